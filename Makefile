@@ -1,0 +1,59 @@
+# Every target runs on the Node 24 that `npm ci` installs into node_modules/.bin (the machines ship Node 20).
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+TOOLS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/teleport-plugin-mattermost/tools
+export TOOLS_DIR
+JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
+CHART := charts/teleport-plugin-mattermost
+
+.PHONY: all deps tools build lint format test test-unit test-integration test-k8s test-chart demo bench clean
+
+all: build
+
+# npm ci only when the lock file changed since the last install.
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+deps: node_modules/.installed
+	@node --version | grep -q '^v24\.' || { echo "node_modules/.bin/node is not Node 24"; exit 1; }
+
+tools:
+	bash test/k8s/tools.sh
+
+build: deps
+	rm -rf dist && tsc -p tsconfig.build.json && chmod +x dist/operator/cli/main.js
+
+lint: deps
+	eslint .
+	prettier --check .
+	tsc -p tsconfig.json --noEmit
+
+format: deps
+	prettier --write .
+
+test-unit: deps
+	$(JEST) --selectProjects unit
+
+test-integration: deps build
+	$(JEST) --selectProjects integration
+
+test-k8s: deps tools build
+	$(JEST) --selectProjects k8s --runInBand
+
+test-chart: tools
+	bash test/chart/run.sh
+
+# The README's test command: installs what it needs, then runs every tier.
+test: deps tools lint build
+	$(JEST) --selectProjects unit integration
+	$(MAKE) --no-print-directory test-chart
+	$(JEST) --selectProjects k8s --runInBand
+
+demo: deps build
+	node dist/test/demo/demo.js
+
+bench: deps tools build
+	node dist/bench/run.js
+
+clean:
+	rm -rf dist coverage
