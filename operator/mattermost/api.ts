@@ -1,0 +1,76 @@
+// The Mattermost surface the relay depends on. operator/mattermost/client.ts implements it over
+// @mattermost/client (REST v4, bot token); tests may implement it in memory.
+
+export interface MattermostUser {
+  id: string;
+  username: string;
+  email?: string;
+}
+
+export interface MattermostPost {
+  id: string;
+  channelId: string;
+  rootId: string;
+  message: string;
+  userId: string;
+  createAt: number;
+  updateAt: number;
+  props: Record<string, unknown>;
+}
+
+/** A configured recipient resolved to the channel we post into. */
+export interface ResolvedRecipient {
+  /** As written in the config / rule / suggested reviewers. */
+  recipient: string;
+  kind: 'channel' | 'user';
+  channelId: string;
+}
+
+export interface NewPost {
+  channelId: string;
+  message: string;
+  /** Thread root, for replies. */
+  rootId?: string;
+  /** Custom props; the relay stores the request id here so it can find its own posts after a crash. */
+  props?: Record<string, unknown>;
+}
+
+export interface MattermostApi {
+  /** GET /users/me: start-up check of the URL and token. */
+  getMe(): Promise<MattermostUser>;
+  /** `team/channel` (by handle, then display name) or an email (direct channel with the bot). */
+  resolveRecipient(recipient: string): Promise<ResolvedRecipient>;
+  createPost(post: NewPost): Promise<MattermostPost>;
+  /** Replaces the message of an existing post (PUT /posts/{id}/patch). */
+  updatePost(postId: string, message: string, props?: Record<string, unknown>): Promise<MattermostPost>;
+  /** Recent posts in a channel created at or after `sinceMs` (crash recovery: find a post we made but did not record). */
+  listPostsSince(channelId: string, sinceMs: number): Promise<MattermostPost[]>;
+}
+
+export type MattermostErrorKind =
+  /** 401/403: the token is wrong or the bot is disabled; retrying will not help until config changes. */
+  | 'Unauthorized'
+  /** 404 (channel/user/team not found) or 400 (bad request, e.g. too long): permanent for this call. */
+  | 'NotFound'
+  | 'BadRequest'
+  /** 429: retry after `retryAfterMs`. */
+  | 'RateLimited'
+  /** 5xx, timeouts, connection errors: retry with backoff. */
+  | 'Unavailable';
+
+export class MattermostError extends Error {
+  constructor(
+    readonly kind: MattermostErrorKind,
+    message: string,
+    readonly status?: number,
+    /** From Retry-After / X-Ratelimit-Reset on 429. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = `MattermostError(${kind})`;
+  }
+
+  get temporary(): boolean {
+    return this.kind === 'RateLimited' || this.kind === 'Unavailable';
+  }
+}
