@@ -1,0 +1,429 @@
+// Loads the upstream-compatible TOML configuration of `teleport-mattermost start`.
+// Every problem is collected and reported at once, each naming the key path and what to do;
+// unknown keys are warnings that suggest the closest known key.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import {
+  DEFAULT_HTTP_LISTEN_ADDR,
+  DEFAULT_LOG_FORMAT,
+  DEFAULT_LOG_OUTPUT,
+  DEFAULT_LOG_SEVERITY,
+  DEFAULT_REFRESH_IDENTITY_INTERVAL,
+  DEFAULT_TELEPORT_ADDR,
+  TOKEN_FILE_MAX_BYTES,
+} from './defaults.js';
+import { parseDuration } from './duration.js';
+import { closestKey } from './suggest.js';
+import type { LogFormat, PluginConfig, Severity } from './types.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+    /** Warnings found before the problems (unknown keys, deprecations), so they are shown too. */
+    readonly warnings: string[] = [],
+  ) {
+    const head =
+      problems.length === 1
+        ? `configuration ${source} is invalid`
+        : `configuration ${source} has ${problems.length} problems`;
+    super(`${head}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ParseOptions {
+  /** Read `mattermost.token` from the file when it starts with '/' (default true). */
+  readTokenFile?: boolean;
+  /** Directory that relative paths are shown against (for messages only). */
+  cwd?: string;
+}
+
+export interface LoadedConfig {
+  config: PluginConfig;
+  warnings: string[];
+}
+
+const KNOWN_KEYS: Record<string, readonly string[] | 'any'> = {
+  teleport: [
+    'addr',
+    'auth_server',
+    'identity',
+    'refresh_identity',
+    'refresh_identity_interval',
+    'client_key',
+    'client_crt',
+    'root_cas',
+  ],
+  mattermost: ['url', 'token', 'recipients', 'ca_file', 'notify_requester'],
+  role_to_recipients: 'any',
+  log: ['output', 'severity', 'format'],
+  http: ['listen_addr'],
+};
+
+const SEVERITY_ALIASES: Record<string, Severity> = {
+  debug: 'debug',
+  trace: 'debug',
+  info: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  err: 'error',
+  error: 'error',
+};
+const OUTPUT_ALIASES: Record<string, string> = {
+  error: 'stderr',
+  '2': 'stderr',
+  out: 'stdout',
+  '1': 'stdout',
+};
+
+const EMAIL = /^[^\s@"<>(),;:\\[\]]+@[^\s@"<>(),;:\\[\]]+\.[^\s@"<>(),;:\\[\]]+$/;
+/** `team/channel`: exactly one slash, both parts non-empty (a channel display name may contain spaces). */
+const TEAM_CHANNEL = /^[^/\s][^/]*\/[^/]*[^/\s]$/;
+
+export function isEmail(s: string): boolean {
+  return EMAIL.test(s);
+}
+export function isRecipient(s: string): boolean {
+  return isEmail(s) || TEAM_CHANNEL.test(s);
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (Array.isArray(value)) return 'a list';
+  if (value instanceof Date) return 'a date';
+  if (value !== null && typeof value === 'object') return 'a table';
+  return String(value);
+}
+const typeMessage = (expected: string) => (iss: { input?: unknown }) =>
+  `must be ${expected}, got ${iss.input === undefined ? 'nothing' : show(iss.input)}`;
+
+const str = z.string({ error: typeMessage('a string') });
+const bool = z.boolean({ error: typeMessage('true or false') });
+const recipientList = z.array(str, { error: typeMessage('a list of strings') });
+
+// zod checks types and per-key formats; cross-key rules live in validate() below.
+const schema = z.object({
+  teleport: z
+    .object(
+      {
+        addr: str.optional(),
+        auth_server: str.optional(),
+        identity: str.optional(),
+        refresh_identity: bool.optional(),
+        refresh_identity_interval: str
+          .refine((s) => (parseDuration(s) ?? 0) > 0, {
+            error: (iss) => `must be a positive duration such as "1m" or "30s", got ${show(iss.input)}`,
+          })
+          .optional(),
+        client_key: str.optional(),
+        client_crt: str.optional(),
+        root_cas: str.optional(),
+      },
+      { error: typeMessage('a table ([teleport])') },
+    )
+    .optional(),
+  mattermost: z
+    .object(
+      {
+        url: str
+          .refine((s) => /^https?:\/\/[^/\s]+/i.test(s.trim()), {
+            error: (iss) => `must be an http(s) URL, got ${show(iss.input)}`,
+          })
+          .optional(),
+        token: str.optional(),
+        recipients: recipientList.optional(),
+        ca_file: str.optional(),
+        notify_requester: bool.optional(),
+      },
+      { error: typeMessage('a table ([mattermost])') },
+    )
+    .optional(),
+  role_to_recipients: z
+    .record(
+      z.string(),
+      z.union([str, recipientList], {
+        error: (iss) => `must be a string or a list of strings, got ${show(iss.input)}`,
+      }),
+      { error: typeMessage('a table ([role_to_recipients])') },
+    )
+    .optional(),
+  log: z
+    .object(
+      {
+        output: str.optional(),
+        severity: str
+          .refine((s) => s.toLowerCase() in SEVERITY_ALIASES, {
+            error: (iss) => `must be one of DEBUG, INFO, WARN, ERROR, got ${show(iss.input)}`,
+          })
+          .optional(),
+        format: str
+          .refine((s) => ['text', 'json'].includes(s.toLowerCase()), {
+            error: (iss) => `must be "text" or "json", got ${show(iss.input)}`,
+          })
+          .optional(),
+      },
+      { error: typeMessage('a table ([log])') },
+    )
+    .optional(),
+  http: z
+    .object(
+      {
+        listen_addr: str
+          .refine((s) => /^(\[[^\]]+\]|[^:\s]*)?:?\d{1,5}$/.test(s.trim()), {
+            error: (iss) => `must look like ":8081" or "127.0.0.1:8081", got ${show(iss.input)}`,
+          })
+          .optional(),
+      },
+      { error: typeMessage('a table ([http])') },
+    )
+    .optional(),
+});
+
+type RawConfig = z.infer<typeof schema>;
+
+function unknownKeyWarnings(doc: Record<string, unknown>): string[] {
+  const warnings: string[] = [];
+  const sections = Object.keys(KNOWN_KEYS);
+  for (const [section, value] of Object.entries(doc)) {
+    const known = KNOWN_KEYS[section];
+    if (known === undefined) {
+      const hint = closestKey(section, sections);
+      warnings.push(`unknown section [${section}] is ignored${hint ? `; did you mean [${hint}]?` : ''}`);
+      continue;
+    }
+    if (known === 'any' || value === null || typeof value !== 'object' || Array.isArray(value)) continue;
+    for (const key of Object.keys(value)) {
+      if (known.includes(key)) continue;
+      const hint = closestKey(key, known);
+      warnings.push(
+        `unknown key ${section}.${key} is ignored${hint ? `; did you mean ${section}.${hint}?` : ''}`,
+      );
+    }
+  }
+  return warnings;
+}
+
+function readToken(file: string, problems: string[]): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(TOKEN_FILE_MAX_BYTES);
+      const n = fs.readSync(fd, buf, 0, TOKEN_FILE_MAX_BYTES, 0);
+      const token = buf.subarray(0, n).toString('utf8').trim();
+      if (!token)
+        problems.push(`mattermost.token: the token file ${file} is empty; put the bot's access token in it`);
+      return token;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    problems.push(
+      `mattermost.token: cannot read the token file ${file} (${code}); a token starting with '/' is read from that file — check the path and its permissions`,
+    );
+    return '';
+  }
+}
+
+function validate(
+  raw: RawConfig,
+  opts: ParseOptions,
+  problems: string[],
+  warnings: string[],
+  reported: ReadonlySet<string>,
+): PluginConfig {
+  const t = raw.teleport ?? {};
+  const mm = raw.mattermost ?? {};
+
+  // [teleport]: address and exactly one credential style.
+  if (t.auth_server !== undefined) {
+    warnings.push('teleport.auth_server is deprecated; rename it to teleport.addr (same meaning)');
+  }
+  if (t.addr !== undefined && t.auth_server !== undefined && t.addr !== t.auth_server) {
+    problems.push(
+      `teleport.addr and teleport.auth_server are both set and differ ('${t.addr}' vs '${t.auth_server}'); keep only teleport.addr`,
+    );
+  }
+  const addr = (t.addr ?? t.auth_server ?? DEFAULT_TELEPORT_ADDR).trim();
+  if (!/^(\[[^\]]+\]|[^:/\s]+):\d{1,5}$/.test(addr)) {
+    problems.push(
+      `teleport.addr: must be host:port such as "teleport.example.com:443" or "auth:3025", got '${addr}'`,
+    );
+  }
+  const trio = { client_key: t.client_key, client_crt: t.client_crt, root_cas: t.root_cas };
+  const trioSet = Object.entries(trio).filter(([, v]) => v !== undefined && v !== '');
+  if (t.identity && trioSet.length > 0) {
+    problems.push(
+      'teleport.identity is mutually exclusive with teleport.client_key, teleport.client_crt and teleport.root_cas; use one credential style',
+    );
+  } else if (!t.identity && trioSet.length > 0 && trioSet.length < 3) {
+    const missing = Object.keys(trio).filter((k) => !trioSet.some(([s]) => s === k));
+    problems.push(
+      `teleport.${trioSet.map(([k]) => k).join(', teleport.')} set but teleport.${missing.join(', teleport.')} missing; the TLS key pair style needs all three`,
+    );
+  } else if (
+    !t.identity &&
+    trioSet.length === 0 &&
+    !reported.has('teleport.identity') &&
+    !reported.has('teleport')
+  ) {
+    problems.push(
+      'teleport: no credentials configured; set teleport.identity to an identity file (tctl auth sign --format=file, or tbot) or set client_key, client_crt and root_cas',
+    );
+  }
+  if (t.refresh_identity && !t.identity) {
+    problems.push('teleport.refresh_identity requires teleport.identity to be set');
+  }
+
+  // [mattermost]
+  if (
+    (mm.url === undefined || mm.url.trim() === '') &&
+    !reported.has('mattermost.url') &&
+    !reported.has('mattermost')
+  ) {
+    problems.push(
+      'mattermost.url: missing; set it to your Mattermost server, e.g. "https://mattermost.example.com"',
+    );
+  }
+  let token = '';
+  let tokenSource = 'inline';
+  if (mm.token === undefined || mm.token.trim() === '') {
+    if (!reported.has('mattermost.token') && !reported.has('mattermost'))
+      problems.push(
+        "mattermost.token: missing; set the bot's access token, or a path starting with '/' to read it from",
+      );
+  } else if (mm.token.startsWith('/')) {
+    tokenSource = mm.token;
+    token = opts.readTokenFile === false ? '' : readToken(mm.token, problems);
+  } else {
+    token = mm.token.trim();
+  }
+  const recipients = mm.recipients ?? [];
+  recipients.forEach((r, i) => {
+    if (!isRecipient(r.trim())) {
+      problems.push(`mattermost.recipients[${i}]: must be "team/channel" or an email address, got '${r}'`);
+    }
+  });
+
+  // [role_to_recipients], with upstream's replacement rule.
+  const roleMap: Record<string, string[]> = {};
+  for (const [role, value] of Object.entries(raw.role_to_recipients ?? {})) {
+    const list = typeof value === 'string' ? [value] : value;
+    list.forEach((r, i) => {
+      if (!isRecipient(r.trim())) {
+        problems.push(
+          `role_to_recipients.${role}${typeof value === 'string' ? '' : `[${i}]`}: must be "team/channel" or an email address, got '${r}'`,
+        );
+      }
+    });
+    roleMap[role] = list.map((r) => r.trim());
+  }
+  let roleToRecipients = roleMap;
+  if (recipients.length > 0) {
+    if (Object.keys(roleMap).length > 0) {
+      warnings.push(
+        'mattermost.recipients is set, so [role_to_recipients] is ignored and every request goes to mattermost.recipients (upstream behaviour); remove one of them',
+      );
+    }
+    roleToRecipients = { '*': recipients.map((r) => r.trim()) };
+  }
+
+  // [log] and [http]
+  const lg = raw.log ?? {};
+  const outputRaw = (lg.output ?? DEFAULT_LOG_OUTPUT).trim();
+  const output = OUTPUT_ALIASES[outputRaw.toLowerCase()] ?? outputRaw;
+  if (output !== 'stderr' && output !== 'stdout' && !path.isAbsolute(output)) {
+    problems.push(`log.output: must be "stderr", "stdout" or an absolute file path, got '${outputRaw}'`);
+  }
+  const severity = SEVERITY_ALIASES[(lg.severity ?? DEFAULT_LOG_SEVERITY).toLowerCase()] ?? 'info';
+  const format = (lg.format ?? DEFAULT_LOG_FORMAT).toLowerCase() as LogFormat;
+
+  return {
+    source: '',
+    teleport: {
+      addr,
+      ...(t.identity ? { identity: t.identity } : {}),
+      refreshIdentity: t.refresh_identity ?? false,
+      refreshIdentityIntervalMs:
+        parseDuration(t.refresh_identity_interval ?? DEFAULT_REFRESH_IDENTITY_INTERVAL) ?? 60_000,
+      ...(t.client_key ? { clientKey: t.client_key } : {}),
+      ...(t.client_crt ? { clientCrt: t.client_crt } : {}),
+      ...(t.root_cas ? { rootCas: t.root_cas } : {}),
+    },
+    mattermost: {
+      url: (mm.url ?? '').trim().replace(/\/+$/, ''),
+      token,
+      tokenSource,
+      recipients: recipients.map((r) => r.trim()),
+      ...(mm.ca_file ? { caFile: mm.ca_file } : {}),
+      notifyRequester: mm.notify_requester ?? false,
+    },
+    roleToRecipients,
+    log: { output, severity, format },
+    http: { listenAddr: (raw.http?.listen_addr ?? DEFAULT_HTTP_LISTEN_ADDR).trim() },
+  };
+}
+
+/** Parses TOML text. Throws ConfigError listing every problem; returns warnings for the caller to log. */
+export function parseConfigText(text: string, source: string, opts: ParseOptions = {}): LoadedConfig {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof TomlError) {
+      throw new ConfigError(source, [
+        `line ${err.line}, column ${err.column}: not valid TOML: ${err.message.split('\n')[0]}`,
+      ]);
+    }
+    throw err;
+  }
+  const warnings = unknownKeyWarnings(doc);
+  const problems: string[] = [];
+  // Report type errors, drop the offending keys, and still run the cross-key checks on the rest,
+  // so one run shows every problem. `reported` keeps a dropped key from also being called "missing".
+  const reported = new Set<string>();
+  let parsed = schema.safeParse(doc);
+  if (!parsed.success) {
+    const pruned = structuredClone(doc);
+    for (const issue of parsed.error.issues) {
+      const key = issue.path
+        .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+        .join('');
+      problems.push(`${key || '(top level)'}: ${issue.message}`);
+      const [section, name] = issue.path.map(String);
+      if (section === undefined) continue;
+      reported.add(name === undefined ? section : `${section}.${name}`);
+      const table = pruned[section];
+      if (name === undefined || table === null || typeof table !== 'object') delete pruned[section];
+      else delete (table as Record<string, unknown>)[name];
+    }
+    parsed = schema.safeParse(pruned);
+    if (!parsed.success) throw new ConfigError(source, problems, warnings);
+  }
+  const config = validate(parsed.data, opts, problems, warnings, reported);
+  if (problems.length > 0) throw new ConfigError(source, problems, warnings);
+  config.source = source;
+  return { config, warnings };
+}
+
+/** Reads and parses a configuration file. */
+export function loadConfigFile(file: string, opts: ParseOptions = {}): LoadedConfig {
+  const abs = path.resolve(opts.cwd ?? process.cwd(), file);
+  let text: string;
+  try {
+    text = fs.readFileSync(abs, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'the file does not exist; create it (`teleport-mattermost configure > file`) or pass -c PATH'
+        : code === 'EACCES'
+          ? 'permission denied; make it readable by this user'
+          : String(err);
+    throw new ConfigError(abs, [why]);
+  }
+  return parseConfigText(text, abs, opts);
+}
