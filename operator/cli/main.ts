@@ -1,0 +1,282 @@
+#!/usr/bin/env node
+// teleport-mattermost: the watcher (`start`), the Kubernetes operator (`operator`), and helpers.
+// Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
+import { EXAMPLE_CONFIG } from '../config/example.js';
+import { ConfigError, loadConfigFile } from '../config/load.js';
+import type { PluginConfig, Severity } from '../config/types.js';
+import { bootstrapLogger, createLogger, registerSecret, type Logger } from '../observability/logger.js';
+import { versionLine } from './version.js';
+
+export const EXIT_OK = 0;
+export const EXIT_RUNTIME = 1;
+export const EXIT_USAGE = 2;
+const SHUTDOWN_TIMEOUT_MS = 15_000;
+
+class UsageError extends Error {}
+
+const HELP: Record<string, string> = {
+  main: `Usage: teleport-mattermost <command> [flags]
+
+Relays Teleport access requests to Mattermost.
+
+Commands:
+  start       Starts the plugin (the watcher).
+  configure   Prints an example TOML configuration file.
+  operator    Runs the Kubernetes operator for MattermostAccessPlugin resources.
+  version     Prints the version and exits.
+  help        Shows this help.
+
+Run 'teleport-mattermost <command> --help' for a command's flags.
+`,
+  start: `Usage: teleport-mattermost start [-c PATH] [-d]
+
+Starts the plugin: watches Teleport access requests and posts them to Mattermost.
+
+Flags:
+  -c, --config PATH   TOML config file (default ${DEFAULT_CONFIG_PATH})
+  -d, --debug         Enable verbose (DEBUG) logging, whatever [log] severity says
+  -h, --help          Show this help
+
+Signals: SIGTERM/SIGINT stop gracefully (finishing in-flight posts); SIGHUP reloads recipients and log level.
+`,
+  configure: `Usage: teleport-mattermost configure
+
+Prints a complete, commented example configuration:  teleport-mattermost configure > /etc/teleport-mattermost.toml
+`,
+  version: `Usage: teleport-mattermost version
+
+Prints: teleport-mattermost v<version> git:<sha> node<version>
+`,
+  operator: `Usage: teleport-mattermost operator [flags]
+
+Runs the controller that turns MattermostAccessPlugin resources into watcher Deployments.
+
+Flags:
+  --namespace NS        Watch only this namespace (default: POD_NAMESPACE, else all namespaces)
+  --all-namespaces      Watch every namespace (needs the cluster-wide RBAC)
+  --metrics-addr ADDR   /healthz, /readyz and /metrics listener (default :8080)
+  --leader-elect BOOL   Use a Lease so only one replica writes (default true)
+  --watcher-image IMG   Default image for watcher Deployments (default: this operator's version)
+  --log-severity LEVEL  DEBUG, INFO, WARN or ERROR (default INFO)
+  --log-format FORMAT   text or json (default text)
+  -h, --help            Show this help
+`,
+};
+
+type FlagValues = Record<string, string | boolean | undefined>;
+
+function parse(args: string[], options: ParseArgsConfig['options']): { values: FlagValues } {
+  try {
+    const parsed = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
+    return { values: parsed.values as FlagValues };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function printConfigWarnings(logger: Logger, warnings: string[], source: string): void {
+  for (const w of warnings) logger.warn(w, { config: source });
+}
+
+async function start(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    config: { type: 'string', short: 'c', default: DEFAULT_CONFIG_PATH },
+    debug: { type: 'boolean', short: 'd', default: false },
+  });
+  if (values.help) {
+    process.stdout.write(HELP.start as string);
+    return EXIT_OK;
+  }
+  const configPath = values.config as string;
+  const debug = values.debug === true;
+  const load = (): PluginConfig => {
+    const { config, warnings } = loadConfigFile(configPath);
+    if (debug) config.log.severity = 'debug';
+    registerSecret(config.mattermost.token);
+    printConfigWarnings(logger, warnings, config.source);
+    return config;
+  };
+
+  let logger: Logger = bootstrapLogger(debug ? 'debug' : 'info');
+  let config: PluginConfig;
+  try {
+    const loaded = loadConfigFile(configPath);
+    config = loaded.config;
+    if (debug) config.log.severity = 'debug';
+    registerSecret(config.mattermost.token);
+    logger = createLogger(config.log);
+    printConfigWarnings(logger, loaded.warnings, config.source);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      printConfigWarnings(logger, err.warnings, err.source);
+      process.stderr.write(`teleport-mattermost: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+  if (debug) logger.debug('DEBUG logging enabled');
+  logger.info('Starting Teleport Access Mattermost Plugin', {
+    version: versionLine(),
+    config: config.source,
+  });
+
+  const { runWatcher } = await import('../relay/run.js');
+  const handle = await runWatcher(config, logger);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn(`Received ${signal} again, exiting without waiting for in-flight work`);
+      process.exit(EXIT_RUNTIME);
+    }
+    stopping = true;
+    logger.info(`Received ${signal}, shutting down gracefully`);
+    void handle.stop(SHUTDOWN_TIMEOUT_MS);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    try {
+      const next = load();
+      logger.level = next.log.severity;
+      void handle.reload(next).then(
+        () => logger.info('Configuration reloaded', { config: next.source }),
+        (err: unknown) =>
+          logger.error('Configuration reload failed; keeping the previous one', { error: err }),
+      );
+    } catch (err) {
+      logger.error('Configuration reload failed; keeping the previous one', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  });
+
+  try {
+    await handle.done;
+  } catch (err) {
+    logger.error('Terminating with fatal error', { error: err instanceof Error ? err.message : String(err) });
+    return EXIT_RUNTIME;
+  }
+  logger.info('Successfully shut down');
+  return EXIT_OK;
+}
+
+function parseBool(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new UsageError(`--${name} must be true or false, got '${value}'`);
+}
+
+async function operator(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    namespace: { type: 'string' },
+    'all-namespaces': { type: 'boolean', default: false },
+    'metrics-addr': { type: 'string', default: ':8080' },
+    'leader-elect': { type: 'string' },
+    'watcher-image': { type: 'string' },
+    'log-severity': { type: 'string', default: 'INFO' },
+    'log-format': { type: 'string', default: 'text' },
+  });
+  if (values.help) {
+    process.stdout.write(HELP.operator as string);
+    return EXIT_OK;
+  }
+  const severity = String(values['log-severity']).toLowerCase();
+  if (!['debug', 'info', 'warn', 'error'].includes(severity)) {
+    throw new UsageError(
+      `--log-severity must be DEBUG, INFO, WARN or ERROR, got '${values['log-severity']}'`,
+    );
+  }
+  const format = String(values['log-format']).toLowerCase();
+  if (format !== 'text' && format !== 'json') {
+    throw new UsageError(`--log-format must be text or json, got '${values['log-format']}'`);
+  }
+  if (values.namespace && values['all-namespaces']) {
+    throw new UsageError('--namespace and --all-namespaces exclude each other');
+  }
+  const logger = createLogger({ severity: severity as Severity, format, output: 'stderr' });
+  const namespace = values['all-namespaces']
+    ? undefined
+    : ((values.namespace as string | undefined) ?? process.env.POD_NAMESPACE ?? undefined);
+  const { runOperator } = await import('../controller/run.js');
+  const { DEFAULT_WATCHER_IMAGE } = await import('../controller/defaults.js');
+  logger.info('Starting teleport-mattermost operator', {
+    version: versionLine(),
+    namespace: namespace ?? '(all)',
+  });
+  const handle = await runOperator(
+    {
+      ...(namespace ? { namespace } : {}),
+      metricsAddr: String(values['metrics-addr']),
+      leaderElect: parseBool('leader-elect', values['leader-elect'] as string | undefined, true),
+      watcherImage: (values['watcher-image'] as string | undefined) ?? DEFAULT_WATCHER_IMAGE,
+    },
+    logger,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info(`Received ${signal}, stopping the operator`);
+      void handle.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return EXIT_OK;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'start':
+        return await start(rest);
+      case 'operator':
+        return await operator(rest);
+      case 'configure':
+        if (rest.includes('--help') || rest.includes('-h')) process.stdout.write(HELP.configure as string);
+        else if (rest.length > 0)
+          throw new UsageError(`configure takes no arguments, got '${rest.join(' ')}'`);
+        else process.stdout.write(EXAMPLE_CONFIG);
+        return EXIT_OK;
+      case 'version':
+        if (rest.includes('--help') || rest.includes('-h')) process.stdout.write(HELP.version as string);
+        else process.stdout.write(`${versionLine()}\n`);
+        return EXIT_OK;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(HELP.main as string);
+        return command === undefined ? EXIT_USAGE : EXIT_OK;
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(
+        `teleport-mattermost: ${err.message}\nRun 'teleport-mattermost --help' for usage.\n`,
+      );
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`teleport-mattermost: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT_RUNTIME;
+  }
+}
+
+// Run when executed directly (not when imported by tests).
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/teleport-mattermost')) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`teleport-mattermost: ${String(err)}\n`);
+      process.exit(EXIT_RUNTIME);
+    },
+  );
+}

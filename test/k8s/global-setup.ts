@@ -1,0 +1,2 @@
+// Placeholder until the Kubernetes harness lands (owned by the harness work).
+export default async function globalSetup(): Promise<void> {}
