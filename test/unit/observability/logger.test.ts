@@ -60,7 +60,7 @@ describe('formats', () => {
     const out = await logTo('text', (l) =>
       l.info('Posted message', { request_id: 'r-1', channel: 'team/a b' }),
     );
-    expect(out).toMatch(/^\S+ INFO  Posted message request_id=r-1 channel="team\/a b"\n$/);
+    expect(out).toMatch(/^\S+ INFO {2}Posted message request_id=r-1 channel="team\/a b"\n$/);
   });
 
   it('json is one object per line', async () => {
