@@ -1,0 +1,27 @@
+# One image for both roles: `teleport-mattermost start -c …` (the watcher) and `teleport-mattermost operator`.
+# The build stage runs the same `make build` as CI; the runtime stage holds dist/ and production
+# dependencies only, runs as a non-root user and needs no writable root filesystem.
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json Makefile ./
+COPY operator ./operator
+COPY test ./test
+COPY bench ./bench
+RUN make build && npm prune --omit=dev
+
+FROM node:24-bookworm-slim
+ARG GIT_SHA=unknown
+ENV NODE_ENV=production GIT_SHA=${GIT_SHA}
+WORKDIR /app
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist/operator ./dist/operator
+RUN ln -s /app/dist/operator/cli/main.js /usr/local/bin/teleport-mattermost
+# uid/gid 65532: the conventional "nonroot" user; the chart and the operator set runAsNonRoot.
+USER 65532:65532
+EXPOSE 8080 8081
+ENTRYPOINT ["node", "/app/dist/operator/cli/main.js"]
+CMD ["start", "--config", "/etc/teleport-mattermost.toml"]

@@ -1,0 +1,96 @@
+// Runs the built artifact (dist/) exactly as the image's entrypoint does: `node dist/operator/cli/main.js …`.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const entry = path.join(root, 'dist/operator/cli/main.js');
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [entry, ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, ...env },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run 'make build' first (make test does)`);
+});
+
+describe('teleport-mattermost (built artifact)', () => {
+  it('version prints version, git sha and node version', () => {
+    const r = run(['version'], { GIT_SHA: '0123456789abcdef' });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^teleport-mattermost v\d+\.\d+\.\d+ git:0123456789ab node24\.\d+\.\d+$/);
+  });
+
+  it('has --help on every command', () => {
+    for (const cmd of [[], ['start'], ['configure'], ['version'], ['operator']]) {
+      const r = run([...cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: teleport-mattermost/);
+    }
+  });
+
+  it('exits 2 on usage errors', () => {
+    expect(run(['frobnicate']).code).toBe(2);
+    const r = run(['start', '--colour']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Unknown option '--colour'/);
+    expect(run([]).code).toBe(2);
+  });
+
+  it('configure prints a config that start parses (then fails at run time on the missing identity, not on config)', () => {
+    const r = run(['configure']);
+    expect(r.code).toBe(0);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-'));
+    const file = path.join(dir, 'x.toml');
+    fs.writeFileSync(
+      file,
+      r.stdout.replace('"example.com:3025"', '"127.0.0.1:1"').replace(':8081', '127.0.0.1:0'),
+    );
+    const s = run(['start', '-c', file]);
+    expect(s.stderr).not.toMatch(/configuration .* (is invalid|has \d+ problems)/);
+    expect(s.stderr).toMatch(/Starting Teleport Access Mattermost Plugin/);
+    expect(s.code).toBe(1);
+  });
+
+  it('exits 2 with every problem listed for a bad config', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-'));
+    const file = path.join(dir, 'bad.toml');
+    fs.writeFileSync(file, '[mattermost]\nurl = "mm.example.com"\n[log]\nseverity = "loud"\n');
+    const r = run(['start', '-c', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`configuration ${file} has 4 problems:`);
+    expect(r.stderr).toContain("mattermost.url: must be an http(s) URL, got 'mm.example.com'");
+    expect(r.stderr).toContain("log.severity: must be one of DEBUG, INFO, WARN, ERROR, got 'loud'");
+  });
+
+  it('exits 2 when the default config file does not exist', () => {
+    const r = run(['start', '-c', '/nonexistent/teleport-mattermost.toml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/does not exist; create it/);
+  });
+
+  it('prints the deprecation warning for the guide file and never the token', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-'));
+    const file = path.join(dir, 'guide.toml');
+    const guide = fs.readFileSync(path.resolve(root, '../shared/examples/teleport-mattermost.toml'), 'utf8');
+    fs.writeFileSync(
+      file,
+      guide
+        .replace('myinstance.teleport.sh:443', '127.0.0.1:1')
+        .replace('/var/lib/teleport/plugins/mattermost/identity', path.join(dir, 'identity'))
+        .concat('\n[http]\nlisten_addr = "127.0.0.1:0"\n'),
+    );
+    const r = run(['start', '-c', file, '-d']);
+    expect(r.stderr).toContain('teleport.auth_server is deprecated');
+    expect(r.stderr).toContain('DEBUG logging enabled');
+    expect(r.stderr).not.toContain('api-token');
+    expect(r.code).toBe(1);
+  });
+});
