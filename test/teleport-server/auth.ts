@@ -43,15 +43,8 @@ import type {
 } from '../../operator/teleport/gen/teleport/legacy/types/types_pb.js';
 import { RequestState as PbState } from '../../operator/teleport/gen/teleport/legacy/types/types_pb.js';
 import { grpcServiceDefinition } from '../../operator/teleport/grpc.js';
-import {
-  FakeBackend,
-  KIND_ACCESS_REQUEST,
-  StatusError,
-  accessDenied,
-  badParameter,
-  notFound,
-} from './backend.js';
-import type { Watcher } from './backend.js';
+import { KIND_ACCESS_REQUEST, StatusError, accessDenied, badParameter, notFound } from './backend.js';
+import type { Watcher, FakeBackend } from './backend.js';
 
 export interface PingSettings {
   clusterName: string;

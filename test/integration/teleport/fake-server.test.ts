@@ -151,7 +151,7 @@ describe('fake Teleport Auth', () => {
 });
 
 describe('fake Teleport Proxy (TLS routing)', () => {
-  const connect = (alpn: string[]): Promise<string | false> =>
+  const connect = (alpn: string[]): Promise<string | false | null> =>
     new Promise((resolve, reject) => {
       const [host, port] = tp.proxyAddr.split(':');
       const sock = tls.connect({
