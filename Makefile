@@ -10,9 +10,11 @@ CHART := charts/teleport-plugin-mattermost
 
 all: build
 
-# npm ci only when the lock file changed since the last install.
-node_modules/.installed: package-lock.json
-	npm ci --no-audit --no-fund
+# Install only when the lock file changed since the last install. `npm install` rather than `npm ci`:
+# the registry mirror here lacks some other platforms' optional binaries (e.g. @bufbuild/buf-darwin-arm64),
+# which npm leaves out of the lock file and `npm ci` then rejects as out of sync; the versions are still the locked ones.
+node_modules/.installed: package-lock.json package.json
+	npm install --no-audit --no-fund
 	@touch $@
 deps: node_modules/.installed
 	@node --version | grep -q '^v24\.' || { echo "node_modules/.bin/node is not Node 24"; exit 1; }
