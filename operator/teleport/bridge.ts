@@ -60,7 +60,7 @@ export class TlsBridge {
   private readonly dir: string;
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
-  /** The last failure to reach Teleport, worded for humans; cleared by a successful handshake. */
+  /** The last failure to reach Teleport, worded for humans; cleared when the server first answers. */
   lastError: string | undefined;
   connections = 0;
 
@@ -101,6 +101,7 @@ export class TlsBridge {
       remote.destroy();
     }, this.opts.handshakeTimeoutMs ?? 15_000);
     let established = false;
+    let answered = false;
     remote.once('secureConnect', () => {
       clearTimeout(timer);
       if (remote.alpnProtocol !== 'h2') {
@@ -111,19 +112,33 @@ export class TlsBridge {
       }
       established = true;
       this.connections++;
-      this.lastError = undefined;
+      remote.once('data', () => {
+        answered = true;
+        this.lastError = undefined;
+      });
       local.pipe(remote).pipe(local);
       local.resume();
     });
     remote.on('error', (err) => {
       clearTimeout(timer);
-      if (!established) this.fail(identity, describeTlsError(err, this.opts.path, identity));
+      // With TLS 1.3 the server refuses a client certificate only after the client's handshake completed.
+      if (!established || isTlsAlert(err))
+        this.fail(identity, describeTlsError(err, this.opts.path, identity));
       local.destroy();
     });
-    remote.on('close', () => {
+    const onRemoteGone = (): void => {
       clearTimeout(timer);
       if (!established && !this.lastError)
         this.fail(identity, 'the connection closed during the TLS handshake');
+      // With TLS 1.3 a server refuses a client certificate after the client's side of the handshake is done,
+      // often by just closing: a close before any answer means the credentials were not accepted.
+      if (established && !answered)
+        this.fail(identity, rejectedClientCert(identity, 'closed before answering'));
+    };
+    // 'end' comes before the pipe ends the local side, so the hint is in place when grpc-js sees the close.
+    remote.on('end', onRemoteGone);
+    remote.on('close', () => {
+      onRemoteGone();
       local.destroy();
     });
     local.on('error', () => remote.destroy());
@@ -146,6 +161,14 @@ export class TlsBridge {
   }
 }
 
+function rejectedClientCert(identity: Identity, detail: string): string {
+  return `the server rejected the client certificate (${detail}): the identity in ${identity.source} was not issued by the CA of the Teleport cluster at this address, or that CA was rotated; export a new identity`;
+}
+
+function isTlsAlert(err: Error): boolean {
+  return /ALERT/i.test((err as NodeJS.ErrnoException).code ?? '') || /alert/i.test(err.message);
+}
+
 /** Turns Node's TLS/socket errors into a sentence that says what it means for Teleport. */
 export function describeTlsError(err: Error, path: ConnectionPath, identity: Identity): string {
   const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -158,6 +181,7 @@ export function describeTlsError(err: Error, path: ConnectionPath, identity: Ide
       ? `the server closed the connection during the TLS handshake: a Teleport proxy does this when it has no Auth server for cluster "${identity.clusterName}" (the cluster named in ${identity.source}); check that the identity was issued by the cluster at this address`
       : `the server closed the connection during the TLS handshake (${code || msg})`;
   }
+  if (isTlsAlert(err)) return rejectedClientCert(identity, code || msg);
   if (/certificate|self.signed|issuer|CERT_|altname/i.test(`${code} ${msg}`)) {
     return `the server's certificate is not signed by the Teleport CA in ${identity.source} (${code || msg}); this is not the Auth server of cluster "${identity.clusterName}", or the CA was rotated`;
   }

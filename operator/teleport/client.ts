@@ -376,6 +376,8 @@ class TeleportGrpcClient implements TeleportClient {
         if (mapped) yield mapped;
       }
       pending = [];
+      // Renewed again while moving: move once more.
+      if (cur && cur.conn !== this.conn) inbox.push({ type: 'rotate' });
     };
 
     try {
@@ -410,6 +412,8 @@ class TeleportGrpcClient implements TeleportClient {
                 this.logger.info('Teleport watch re-established', { path: this.path });
                 lastFailure = undefined;
               }
+              // Opened just before a renewal: move it to the new connection too.
+              if (cur.conn !== this.conn && !next) inbox.push({ type: 'rotate' });
               if (needInit) {
                 needInit = false;
                 yield { type: 'INIT' };
@@ -448,24 +452,28 @@ class TeleportGrpcClient implements TeleportClient {
         const err = this.fail(reason, 'Teleport watch');
         ws.cancel();
         if (ws === next) {
-          this.logger.warn('Could not move the Teleport watch to the renewed identity; retrying', {
-            error: err.message,
-          });
           next = undefined;
           pending = [];
           overlapKeys = undefined;
           clearTimeout(overlapTimer);
-          clearTimeout(retryRecycle);
-          retryRecycle = setTimeout(() => inbox.push({ type: 'rotate' }), backoff.next());
-          continue;
+          if (cur) {
+            this.logger.warn('Could not move the Teleport watch to the renewed identity; retrying', {
+              error: err.message,
+            });
+            clearTimeout(retryRecycle);
+            retryRecycle = setTimeout(() => inbox.push({ type: 'rotate' }), backoff.next());
+            continue;
+          }
+          // Neither stream is left: reconnect below.
+        } else {
+          cur = undefined;
+          needInit = true;
+          if (next?.initialized) {
+            yield* finishRecycle.call(this);
+            continue;
+          }
+          if (next) continue; // wait for the new stream's INIT
         }
-        cur = undefined;
-        needInit = true;
-        if (next?.initialized) {
-          yield* finishRecycle.call(this);
-          continue;
-        }
-        if (next) continue; // wait for the new stream's INIT
         const delay = backoff.next();
         lastFailure = err.message;
         this.logger.warn(

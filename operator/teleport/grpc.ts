@@ -137,6 +137,8 @@ export function toTeleportError(err: unknown, context: string, connectionHint?: 
     return new TeleportError('Unknown', `${context}: ${(err as Error)?.message ?? String(err)}`);
   const kind = KIND_BY_CODE[err.code] ?? 'Unknown';
   const details = err.details || err.message;
-  const hint = kind === 'Unavailable' && connectionHint ? ` (${connectionHint})` : '';
-  return new TeleportError(kind, `${context}: ${details}${hint}`, err.code);
+  if (kind === 'Unavailable' && connectionHint) {
+    return new TeleportError(kind, `${context}: ${connectionHint} (gRPC: ${details})`, err.code);
+  }
+  return new TeleportError(kind, `${context}: ${details}`, err.code);
 }

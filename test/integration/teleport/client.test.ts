@@ -422,3 +422,19 @@ describe('identity refresh', () => {
     await expect(c.ping()).resolves.toBeDefined();
   });
 });
+
+describe('rejected credentials', () => {
+  it('explains a client certificate that Auth does not trust', async () => {
+    const { TestCA, writeIdentityFile } = await import('../../teleport-server/ca.js');
+    const rogue = TestCA.create('example.teleport.sh');
+    const d = await mkdtemp(join(tmpdir(), 'tp-rogue-'));
+    // Trusts the real CA (so the server verifies), but the user cert is signed by another CA.
+    const path = await writeIdentityFile({ dir: d, ca: rogue, trusted: [tp.ca] });
+    const err = await connectTeleport(config(tp.authAddr, { identity: path }), logger, {
+      ...FAST,
+      path: 'direct',
+    }).catch((e: unknown) => e);
+    expect(isTeleportError(err, 'Unavailable')).toBe(true);
+    expect((err as Error).message).toMatch(/rejected the client certificate/);
+  });
+});

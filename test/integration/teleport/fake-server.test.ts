@@ -189,3 +189,40 @@ describe('fake Teleport Proxy (TLS routing)', () => {
     expect(parseIdentity(await readFile(path, 'utf8'), path).clusterName).toBe('example.com');
   });
 });
+
+describe('ClientHello parsing', () => {
+  it('reads ALPN and SNI from a real Node ClientHello, even when it arrives in pieces', async () => {
+    const net = await import('node:net');
+    const { parseClientHello } = await import('../../teleport-server/proxy.js');
+    const bytes = await new Promise<Buffer>((resolve) => {
+      const server = net.createServer((s) => {
+        let buf = Buffer.alloc(0);
+        s.on('data', (d: Buffer) => {
+          buf = Buffer.concat([buf, d]);
+          if (parseClientHello(buf).kind !== 'incomplete') {
+            s.destroy();
+            server.close();
+            resolve(buf);
+          }
+        });
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const port = (server.address() as import('node:net').AddressInfo).port;
+        const c = tls.connect({
+          host: '127.0.0.1',
+          port,
+          servername: 'teleport.cluster.local',
+          ALPNProtocols: ['teleport-auth@00.teleport.cluster.local', 'h2'],
+        });
+        c.on('error', () => {});
+      });
+    });
+    expect(parseClientHello(bytes)).toEqual({
+      kind: 'hello',
+      alpn: ['teleport-auth@00.teleport.cluster.local', 'h2'],
+      sni: 'teleport.cluster.local',
+    });
+    expect(parseClientHello(bytes.subarray(0, 20))).toEqual({ kind: 'incomplete' });
+    expect(parseClientHello(Buffer.from('GET / HTTP/1.1\r\n\r\n'))).toEqual({ kind: 'not-tls' });
+  });
+});
