@@ -1,0 +1,150 @@
+{{/*
+Chart name (nameOverride wins). Input: root context.
+*/}}
+{{- define "tpm.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Fully qualified name, as upstream: fullnameOverride, else the release name when it already contains the chart
+name (so `helm install teleport-plugin-mattermost …` gives `teleport-plugin-mattermost`), else
+<release>-<chart>. The MattermostAccessPlugin, and so the watcher Deployment, carry this name.
+*/}}
+{{- define "tpm.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Name of the operator's objects: <fullname> truncated so the "-operator" suffix always fits in 63 characters.
+*/}}
+{{- define "tpm.operator.fullname" -}}
+{{- printf "%s-operator" (include "tpm.fullname" . | trunc 54 | trimSuffix "-") -}}
+{{- end -}}
+
+{{- define "tpm.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Selector labels: immutable once installed, so nothing user-supplied goes here. Input: root context.
+*/}}
+{{- define "tpm.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tpm.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Common labels for every object of the release.
+*/}}
+{{- define "tpm.labels" -}}
+helm.sh/chart: {{ include "tpm.chart" . }}
+{{ include "tpm.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: teleport-plugin-mattermost
+{{- end -}}
+
+{{/*
+Operator labels: its own app.kubernetes.io/name, so no selector for the watcher pods (named like the chart)
+can ever match the operator's pods.
+*/}}
+{{- define "tpm.operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tpm.name" . | trunc 54 | trimSuffix "-" }}-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "tpm.operator.labels" -}}
+helm.sh/chart: {{ include "tpm.chart" . }}
+{{ include "tpm.operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: teleport-plugin-mattermost
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "tpm.operator.serviceAccountName" -}}
+{{- if .Values.operator.serviceAccount.create -}}
+{{- default (include "tpm.operator.fullname" .) .Values.operator.serviceAccount.name -}}
+{{- else -}}
+{{- required "operator.serviceAccount.name is required when operator.serviceAccount.create is false: name an existing ServiceAccount" .Values.operator.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The watcher image: image.repository:image.tag (tag defaults to the chart's appVersion).
+*/}}
+{{- define "tpm.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) -}}
+{{- end -}}
+
+{{/*
+The operator image: operator.image.* where set, else image.*.
+*/}}
+{{- define "tpm.operator.image" -}}
+{{- $repo := default .Values.image.repository .Values.operator.image.repository -}}
+{{- $tag := default (default .Chart.AppVersion .Values.image.tag) .Values.operator.image.tag | toString -}}
+{{- printf "%s:%s" $repo $tag -}}
+{{- end -}}
+
+{{/*
+The Secret holding the Mattermost token: an existing one (mattermost.tokenFromSecret) or <fullname>-secret.
+*/}}
+{{- define "tpm.tokenSecretName" -}}
+{{- default (printf "%s-secret" (include "tpm.fullname" .)) .Values.mattermost.tokenFromSecret -}}
+{{- end -}}
+
+{{/*
+Log severity in the CRD's vocabulary: upstream accepts any case plus WARNING, ERR and TRACE.
+Input: a severity string.
+*/}}
+{{- define "tpm.severity" -}}
+{{- $s := upper . -}}
+{{- if eq $s "WARNING" -}}WARN
+{{- else if eq $s "ERR" -}}ERROR
+{{- else if eq $s "TRACE" -}}DEBUG
+{{- else -}}{{ $s }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Restricted pod security context (Pod Security Standard "restricted"), merged under the user's values.
+Input: a dict of user overrides.
+*/}}
+{{- define "tpm.podSecurityContext" -}}
+{{- $default := dict "runAsNonRoot" true "runAsUser" 65532 "runAsGroup" 65532 "fsGroup" 65532 "seccompProfile" (dict "type" "RuntimeDefault") -}}
+{{- toYaml (mustMergeOverwrite $default (deepCopy .)) -}}
+{{- end -}}
+
+{{- define "tpm.containerSecurityContext" -}}
+{{- $default := dict "allowPrivilegeEscalation" false "readOnlyRootFilesystem" true "runAsNonRoot" true "capabilities" (dict "drop" (list "ALL")) "seccompProfile" (dict "type" "RuntimeDefault") -}}
+{{- toYaml (mustMergeOverwrite $default (deepCopy .)) -}}
+{{- end -}}
+
+{{/*
+Fails early, with advice, on values the chart cannot honour.
+*/}}
+{{- define "tpm.validate" -}}
+{{- if and .Values.tbot .Values.tbot.enabled -}}
+{{- fail "tbot.enabled=true is not supported by this chart: run tbot separately (its own chart) and set teleport.identitySecretName to the Secret it writes" -}}
+{{- end -}}
+{{- if .Values.mattermost.url -}}
+{{- if not .Values.teleport.address -}}
+{{- fail "teleport.address is required when mattermost.url is set: the Teleport Proxy (host:443) or Auth (host:3025) address" -}}
+{{- end -}}
+{{- if not .Values.teleport.identitySecretName -}}
+{{- fail "teleport.identitySecretName is required when mattermost.url is set: the Secret holding the plugin's Teleport identity (from tbot or `tctl auth sign --format=file`)" -}}
+{{- end -}}
+{{- if and (not .Values.mattermost.tokenFromSecret) (not .Values.mattermost.token) -}}
+{{- fail "mattermost.token or mattermost.tokenFromSecret is required when mattermost.url is set: the bot's access token, or the name of an existing Secret holding it" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
