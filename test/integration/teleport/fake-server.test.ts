@@ -1,4 +1,5 @@
 // The fake Teleport itself, exercised with plain grpc-js / tls (independent of our client).
+import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -207,7 +208,7 @@ describe('ClientHello parsing', () => {
         });
       });
       server.listen(0, '127.0.0.1', () => {
-        const port = (server.address() as import('node:net').AddressInfo).port;
+        const port = (server.address() as AddressInfo).port;
         const c = tls.connect({
           host: '127.0.0.1',
           port,

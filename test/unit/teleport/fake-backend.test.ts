@@ -1,7 +1,7 @@
 // The fake server's storage semantics must match Teleport's, or tests against it prove nothing.
 import { status } from '@grpc/grpc-js';
-import { FakeBackend, StatusError } from '../../teleport-server/backend.js';
-import type { Watcher } from '../../teleport-server/backend.js';
+import { FakeBackend } from '../../teleport-server/backend.js';
+import type { Watcher, StatusError } from '../../teleport-server/backend.js';
 import { Operation } from '../../../operator/teleport/gen/teleport/legacy/client/proto/authservice_pb.js';
 import type { Event } from '../../../operator/teleport/gen/teleport/legacy/client/proto/authservice_pb.js';
 
