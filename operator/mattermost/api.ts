@@ -33,6 +33,12 @@ export interface NewPost {
   rootId?: string;
   /** Custom props; the relay stores the request id here so it can find its own posts after a crash. */
   props?: Record<string, unknown>;
+  /**
+   * Sent as `pending_post_id`: Mattermost returns the already-created post instead of a second one when
+   * the same key arrives again within 30 s (a retry after a timeout whose post did get created). While
+   * the first call is still being saved a repeat fails with a 500 (Unavailable), so retry later.
+   */
+  idempotencyKey?: string;
 }
 
 export interface MattermostApi {
@@ -73,4 +79,8 @@ export class MattermostError extends Error {
   get temporary(): boolean {
     return this.kind === 'RateLimited' || this.kind === 'Unavailable';
   }
+}
+
+export function isMattermostError(err: unknown, kind?: MattermostErrorKind): err is MattermostError {
+  return err instanceof MattermostError && (kind === undefined || err.kind === kind);
 }
