@@ -1,7 +1,8 @@
 // A real Kubernetes control plane for tests: etcd + kube-apiserver built by test/k8s/tools.sh, started on
-// 127.0.0.1 with free ports and a throwaway data directory, the way envtest does. There is no
-// kube-controller-manager, scheduler or kubelet: no garbage collection, no ReplicaSets, no running Pods,
-// and deleted namespaces stay Terminating. Assert on API objects (ownerReferences, specs, status) instead.
+// 127.0.0.1 with free ports and a throwaway data directory, the way envtest does, plus kube-controller-manager
+// running only the garbage collector (ownerReference cascades) and the namespace controller (deleted
+// namespaces go away). There is no scheduler, kubelet or Deployment controller: no ReplicaSets, no Pods, and
+// Deployment status is whatever a test writes. Assert on API objects (specs, ownerReferences, status).
 //
 // One cluster per jest run (global-setup.ts starts it, global-teardown.ts stops it); test files reach it
 // through the kubeconfig path in the TPM_K8S_KUBECONFIG environment variable and use one namespace each.
@@ -86,6 +87,22 @@ export function apiserverArgs(o: { dir: string; etcdPort: number; port: number }
     '--allow-privileged=true',
     '--enable-priority-and-fairness=false',
     '--profiling=false',
+  ];
+}
+
+/** The controllers kube-controller-manager runs: cascades and namespace cleanup, nothing that writes status. */
+export const CONTROLLERS = ['garbagecollector', 'namespace'] as const;
+
+/** Flags for kube-controller-manager (pure). */
+export function controllerManagerArgs(kubeconfig: string): string[] {
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    `--controllers=${CONTROLLERS.join(',')}`,
+    '--leader-elect=false',
+    '--use-service-account-credentials=false',
+    // No serving endpoint is needed; 0 disables it (no port to collide with).
+    '--secure-port=0',
+    '--concurrent-gc-syncs=5',
   ];
 }
 
@@ -205,7 +222,8 @@ async function startOnce(dir: string): Promise<TestCluster> {
     apiserverArgs({ dir, etcdPort, port: apiPort }),
     apiLog,
   );
-  const watchdog = startWatchdog(dir, [etcd.pid!, apiserver.pid!]);
+  const children: ChildProcess[] = [etcd, apiserver];
+  const watchdogs = [startWatchdog(dir, [etcd.pid!, apiserver.pid!])];
   const server = `https://127.0.0.1:${apiPort}`;
   const kubeconfigPath = path.join(dir, 'kubeconfig');
 
@@ -213,16 +231,15 @@ async function startOnce(dir: string): Promise<TestCluster> {
   const stopSync = (): void => {
     if (stopped) return;
     stopped = true;
-    killGroup(apiserver.pid, 'SIGKILL');
-    killGroup(etcd.pid, 'SIGKILL');
-    killGroup(watchdog.pid, 'SIGKILL');
+    for (const child of [...children].reverse()) killGroup(child.pid, 'SIGKILL');
+    for (const watchdog of watchdogs) killGroup(watchdog.pid, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
   // The data is thrown away, so there is nothing to shut down gracefully: kill, then wait for the exits.
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopSync();
-    for (let i = 0; i < 50 && (running(apiserver) || running(etcd)); i++) await sleep(100);
+    for (let i = 0; i < 50 && children.some(running); i++) await sleep(100);
   };
   // Interrupts and normal exits clean up too; the watchdog covers SIGKILL.
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -259,6 +276,13 @@ async function startOnce(dir: string): Promise<TestCluster> {
     }
     const caPem = readFileSync(path.join(dir, 'pki', 'apiserver.crt'), 'utf8');
     writeFileSync(kubeconfigPath, kubeconfigYaml(server, caPem, token), { mode: 0o600 });
+    const kcm = startProcess(
+      toolPath('kube-controller-manager'),
+      controllerManagerArgs(kubeconfigPath),
+      path.join(dir, 'kube-controller-manager.log'),
+    );
+    children.push(kcm);
+    watchdogs.push(startWatchdog(dir, [kcm.pid!]));
     return { dir, server, kubeconfigPath, stop };
   } catch (err) {
     await stop();

@@ -190,4 +190,36 @@ describe('test cluster (etcd + kube-apiserver)', () => {
       abort.abort();
     }
   });
+
+  it('garbage-collects dependents of a deleted owner (kube-controller-manager)', async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    const owner = await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'owner' } } });
+    await core.createNamespacedConfigMap({
+      namespace,
+      body: {
+        metadata: {
+          name: 'dependent',
+          ownerReferences: [
+            {
+              apiVersion: 'v1',
+              kind: 'ConfigMap',
+              name: 'owner',
+              uid: owner.metadata!.uid!,
+              controller: true,
+            },
+          ],
+        },
+      },
+    });
+    await core.deleteNamespacedConfigMap({ namespace, name: 'owner' });
+    await waitFor(
+      'the garbage collector to delete the dependent',
+      async () =>
+        core.readNamespacedConfigMap({ namespace, name: 'dependent' }).then(
+          () => undefined,
+          (e: unknown) => (e instanceof ApiException && e.code === 404 ? true : undefined),
+        ),
+      60_000,
+    );
+  }, 70_000);
 });

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the real peers the tests run against (etcd, kube-apiserver, helm, helm-unittest, kubectl if missing)
+# Builds the real peers the tests run against (etcd, kube-apiserver, kube-controller-manager, helm,
+# helm-unittest, and kubectl if the machine has none)
 # from the Go module proxy into a cache outside the repository. Anything already present at the pinned
 # version is skipped, so a second run takes seconds. Usage: tools.sh [all|etcd|kube|helm] (default all).
 # Go's download/compile chatter goes to $TOOLS_DIR/logs/<tool>.log; the tail is printed when a build fails.
@@ -83,7 +84,9 @@ build_kube() {
   done
   go mod edit "-require=k8s.io/kubernetes@v$KUBERNETES_VERSION"
   local ld="-s -w -X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-  local pkgs=(k8s.io/kubernetes/cmd/kube-apiserver)
+  # kube-controller-manager shares nearly all packages with the apiserver: it gives the tests garbage
+  # collection (ownerReference cascades) and Deployment -> ReplicaSet for a few minutes more of building.
+  local pkgs=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
   [ "${1:-}" = with-kubectl ] && pkgs+=(k8s.io/kubernetes/cmd/kubectl)
   go build -trimpath -ldflags "$ld" -o "$GOBIN/" "${pkgs[@]}"
 }
@@ -133,9 +136,11 @@ fi
 if [ "$only" = all ] || [ "$only" = kube ]; then
   kubectl_arg=""
   if ! command -v kubectl >/dev/null 2>&1 || [ -n "${BUILD_KUBECTL:-}" ]; then kubectl_arg=with-kubectl; fi
-  if ! have kube-apiserver "$KUBERNETES_VERSION" || { [ -n "$kubectl_arg" ] && ! have kubectl "$KUBERNETES_VERSION"; }; then
-    build "kube-apiserver${kubectl_arg:+ + kubectl}" "$KUBERNETES_VERSION" build_kube $kubectl_arg
+  if ! have kube-apiserver "$KUBERNETES_VERSION" || ! have kube-controller-manager "$KUBERNETES_VERSION" ||
+    { [ -n "$kubectl_arg" ] && ! have kubectl "$KUBERNETES_VERSION"; }; then
+    build "kube-apiserver + kube-controller-manager${kubectl_arg:+ + kubectl}" "$KUBERNETES_VERSION" build_kube $kubectl_arg
     stamp kube-apiserver "$KUBERNETES_VERSION"
+    stamp kube-controller-manager "$KUBERNETES_VERSION"
     if [ -n "$kubectl_arg" ]; then stamp kubectl "$KUBERNETES_VERSION"; fi
   fi
 fi
