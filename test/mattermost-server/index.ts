@@ -59,6 +59,11 @@ export interface FailureRule {
   path?: string | RegExp;
   /** Retry-After seconds for an injected 429 (default 1). */
   retryAfterSec?: number;
+  /**
+   * Carry the call out first, then answer with the failure (a proxy timing out on a post that did get
+   * created). Without it the call fails before it is processed.
+   */
+  afterProcessing?: boolean;
 }
 
 export interface RequestRecord {
@@ -129,8 +134,11 @@ export interface FakeMattermost {
   down(ms: number): Promise<void>;
   /** Resolves once the server listens again after `down()`. */
   waitUp(): Promise<void>;
-  /** Resets (TCP RST) the connection of the next `count` requests instead of answering. */
-  resetConnections(count: number): void;
+  /**
+   * Resets (TCP RST) the connection of the next `count` requests instead of answering; with
+   * `afterProcessing` the call is carried out first (the post exists, the client never hears of it).
+   */
+  resetConnections(count: number, opts?: { afterProcessing?: boolean }): void;
   stop(): Promise<void>;
 }
 
@@ -185,6 +193,7 @@ class Server implements FakeMattermost {
   private limiter: Limiter | undefined;
   private delayMs = 0;
   private resetsLeft = 0;
+  private resetsAfterProcessing = false;
   private upWaiters: Array<() => void> = [];
   private downTimer: NodeJS.Timeout | undefined;
   private isUp = false;
@@ -428,8 +437,9 @@ class Server implements FakeMattermost {
     return new Promise((resolve) => this.upWaiters.push(resolve));
   }
 
-  resetConnections(count: number): void {
+  resetConnections(count: number, opts: { afterProcessing?: boolean } = {}): void {
     this.resetsLeft = count;
+    this.resetsAfterProcessing = opts.afterProcessing ?? false;
   }
 
   async stop(): Promise<void> {
@@ -488,7 +498,7 @@ class Server implements FakeMattermost {
       },
     });
 
-    if (this.resetsLeft > 0) {
+    if (this.resetsLeft > 0 && !this.resetsAfterProcessing) {
       this.resetsLeft--;
       req.socket.resetAndDestroy();
       return;
@@ -503,8 +513,7 @@ class Server implements FakeMattermost {
       if (!allowed) return send({ status: 429, text: 'limit exceeded\n', headers });
     }
 
-    const injected = this.takeFailure(record.method, rawPath);
-    if (injected) {
+    const injectedFailure = (injected: FailureRule): void => {
       if (injected.status === 429) {
         return send({
           status: 429,
@@ -522,7 +531,9 @@ class Server implements FakeMattermost {
           rateHeaders,
         ),
       );
-    }
+    };
+    const before = this.takeFailure(record.method, rawPath, false);
+    if (before) return injectedFailure(before);
 
     let body: string;
     try {
@@ -535,6 +546,13 @@ class Server implements FakeMattermost {
 
     try {
       const reply = this.route(record, rawPath, new URLSearchParams(query), token, body);
+      if (this.resetsLeft > 0 && this.resetsAfterProcessing) {
+        this.resetsLeft--;
+        req.socket.resetAndDestroy();
+        return;
+      }
+      const after = this.takeFailure(record.method, rawPath, true);
+      if (after) return injectedFailure(after);
       send({ ...reply, headers: { ...rateHeaders, ...reply.headers } });
     } catch (err) {
       if (err instanceof AppErr) return send(errorReply(err, rateHeaders));
@@ -542,13 +560,14 @@ class Server implements FakeMattermost {
     }
   }
 
-  private takeFailure(method: string, path: string): FailureRule | undefined {
+  private takeFailure(method: string, path: string, afterProcessing: boolean): FailureRule | undefined {
     const now = Date.now();
     this.failures = this.failures.filter(
       (f) => (f.left === undefined || f.left > 0) && (f.until === undefined || f.until > now),
     );
     const rule = this.failures.find(
       (f) =>
+        (f.afterProcessing ?? false) === afterProcessing &&
         (!f.method || f.method.toUpperCase() === method.toUpperCase()) &&
         (f.path === undefined || (typeof f.path === 'string' ? path.startsWith(f.path) : f.path.test(path))),
     );

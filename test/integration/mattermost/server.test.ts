@@ -315,6 +315,20 @@ describe('rate limiting and faults', () => {
     expect((await call('GET', '/users/me')).status).toBe(200);
   });
 
+  it('can fail or reset after carrying the call out (the post exists, the client hears nothing good)', async () => {
+    mm.fail({ status: 504, count: 1, path: '/api/v4/posts', afterProcessing: true });
+    expect((await call('POST', '/posts', { channel_id: channelId, message: 'a' })).status).toBe(504);
+    mm.resetConnections(1, { afterProcessing: true });
+    await expect(call('POST', '/posts', { channel_id: channelId, message: 'b' })).rejects.toThrow(
+      /fetch failed/,
+    );
+    mm.resetConnections(1);
+    await expect(call('POST', '/posts', { channel_id: channelId, message: 'c' })).rejects.toThrow(
+      /fetch failed/,
+    );
+    expect(mm.posts().map((p) => p.message)).toEqual(['a', 'b']);
+  });
+
   it('slow responses still carry out the call', async () => {
     mm.slow(200);
     const controller = new AbortController();
