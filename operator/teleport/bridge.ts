@@ -93,8 +93,14 @@ export class TlsBridge {
     this.track(local);
     local.pause();
     const identity = this.opts.identity();
-    const options = tlsOptions(identity, this.opts.path, this.opts.addr);
-    const remote = tls.connect(options);
+    let remote: tls.TLSSocket;
+    try {
+      remote = tls.connect(tlsOptions(identity, this.opts.path, this.opts.addr));
+    } catch (err) {
+      this.fail(identity, (err as Error).message);
+      local.destroy();
+      return;
+    }
     this.track(remote);
     const timer = setTimeout(() => {
       this.fail(identity, `no TLS handshake within ${(this.opts.handshakeTimeoutMs ?? 15_000) / 1000}s`);

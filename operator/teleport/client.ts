@@ -18,7 +18,7 @@ import type {
   WatchEvent,
   WatchKindName,
 } from './api.js';
-import { TlsBridge } from './bridge.js';
+import { splitHostPort, TlsBridge } from './bridge.js';
 import type { ConnectionPath } from './bridge.js';
 import {
   accessRequestFilterToProto,
@@ -476,12 +476,21 @@ class TeleportGrpcClient implements TeleportClient {
         }
         const delay = backoff.next();
         lastFailure = err.message;
-        this.logger.warn(
-          item.type === 'ended'
-            ? 'Watcher stream closed. Attempting to reconnect.'
-            : 'Connection problem detected. Attempting to reconnect.',
-          { error: err.message, retry_in_ms: Math.round(delay), path: this.path },
-        );
+        if (err.kind === 'AccessDenied' || err.kind === 'BadParameter') {
+          // Retrying cannot fix this by itself, but a role change can: keep trying, loudly.
+          this.logger.error('Teleport refused the watch; check the plugin role. Retrying.', {
+            error: err.message,
+            retry_in_ms: Math.round(delay),
+            hint: 'the role needs list and read on access_request (and access_monitoring_rule if used)',
+          });
+        } else {
+          this.logger.warn(
+            item.type === 'ended'
+              ? 'Watcher stream closed. Attempting to reconnect.'
+              : 'Connection problem detected. Attempting to reconnect.',
+            { error: err.message, retry_in_ms: Math.round(delay), path: this.path },
+          );
+        }
         await sleep(delay, signal);
       }
     } finally {
@@ -615,6 +624,11 @@ export async function connectTeleport(
   logger: Logger,
   opts: ConnectOptions = {},
 ): Promise<TeleportClient> {
+  try {
+    splitHostPort(cfg.addr);
+  } catch (err) {
+    throw new TeleportError('BadParameter', (err as Error).message);
+  }
   const identity = await loadCredentials(cfg);
   logger.info('Loaded Teleport credentials', {
     source: identity.source,

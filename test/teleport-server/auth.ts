@@ -334,6 +334,7 @@ export class FakeAuthServer {
   private watchEvents(call: ServerWritableStream<Watch, Event>): void {
     this.enter('WatchEvents', call.metadata)
       .then(() => {
+        if (call.cancelled) return; // the client gave up while we were delayed
         const accepted = this.backend.acceptKinds(
           call.request.Kinds,
           call.request.AllowPartialSuccess,

@@ -161,6 +161,13 @@ describe('connecting', () => {
     );
   });
 
+  it('rejects an address without a port', async () => {
+    await expect(connectTeleport(config('teleport.example.com'), logger, FAST)).rejects.toMatchObject({
+      kind: 'BadParameter',
+      message: expect.stringMatching(/must be host:port/),
+    });
+  });
+
   it('reports an unreachable address with both attempts', async () => {
     const err = await connectTeleport(config('127.0.0.1:1'), logger, FAST).catch((e: unknown) => e);
     expect(isTeleportError(err, 'Unavailable')).toBe(true);
@@ -348,6 +355,38 @@ describe('watch', () => {
     await w.waitFor((e) => e.filter((x) => x.type === 'INIT').length === 2, 'second INIT');
     const r = tp.createRequest();
     await w.waitFor((e) => putIds(e).includes(`${r.id}:PENDING`), 'PUT after reconnect');
+    await w.stop();
+  });
+
+  it('keeps retrying while the role may not watch, and starts once it may', async () => {
+    const c = await connect(tp.authAddr, { path: 'direct' });
+    tp.denyWatchKind('access_monitoring_rule');
+    // Partial success: INIT comes without the refused kind.
+    const partial = new Collector(c, ['access_request', 'access_monitoring_rule']);
+    await partial.waitFor((e) => e.length === 1, 'INIT with partial kinds');
+    await partial.stop();
+    const before = tp.callCount('WatchEvents');
+    const w = new Collector(c, ['access_monitoring_rule']);
+    while (tp.callCount('WatchEvents') < before + 3) await new Promise((r) => setTimeout(r, 10));
+    expect(w.events).toEqual([]);
+    tp.denyWatchKind('access_monitoring_rule', false);
+    await w.waitFor((e) => e.length === 1, 'INIT after the role was fixed');
+    await w.stop();
+  });
+
+  it('restarts a watch whose INIT does not come in time', async () => {
+    const c = await connect(tp.authAddr, { path: 'direct', initTimeoutMs: 100 });
+    const before = tp.callCount('WatchEvents');
+    tp.delay(250);
+    const w = new Collector(c);
+    try {
+      while (tp.callCount('WatchEvents') < before + 2) await new Promise((r) => setTimeout(r, 10));
+      expect(w.events).toEqual([]);
+    } finally {
+      tp.delay(0);
+    }
+    await w.waitFor((e) => e.length === 1, 'INIT once the server answers in time');
+    expect(w.events).toEqual([{ type: 'INIT' }]);
     await w.stop();
   });
 
