@@ -257,6 +257,7 @@ export function createMattermostClient(
   }
 
   const enc = encodeURIComponent;
+  let warnedNotBot = false;
   const cache = new Map<string, CacheEntry<unknown>>();
 
   /** Caches successful lookups for the TTL and shares one lookup among concurrent callers. */
@@ -283,6 +284,14 @@ export function createMattermostClient(
       username: me.username,
       ...(me.email ? { email: me.email } : {}),
     };
+    if (me.is_bot !== true && !warnedNotBot) {
+      warnedNotBot = true;
+      logger.warn(
+        'The [mattermost] token belongs to a regular user, not a bot account; posts will appear as that user. ' +
+          'Create a bot (System Console > Integrations > Bot Accounts) and use its token.',
+        { username: me.username },
+      );
+    }
     cache.set('me', { value: Promise.resolve(user), expires: Date.now() + ttlMs });
     return user;
   }

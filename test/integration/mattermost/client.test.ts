@@ -26,6 +26,22 @@ function client(over: Partial<MattermostConfig> = {}, opts: MattermostClientOpti
   return createMattermostClient(config(over), silentLogger(), opts);
 }
 
+function capturingLogger() {
+  const lines: string[] = [];
+  const logger = createLogger({ severity: 'debug', format: 'json', output: 'stderr' });
+  logger.clear().add(
+    new winston.transports.Stream({
+      stream: new Writable({
+        write(chunk, _enc, cb) {
+          lines.push(String(chunk));
+          cb();
+        },
+      }),
+    }),
+  );
+  return { logger, lines };
+}
+
 async function failure(p: Promise<unknown>): Promise<MattermostError> {
   const err = await p.then(
     () => undefined,
@@ -99,23 +115,23 @@ describe('getMe and authentication errors', () => {
   });
 
   it('never logs the token', async () => {
-    const lines: string[] = [];
-    const logger = createLogger({ severity: 'debug', format: 'json', output: 'stderr' });
-    logger.clear().add(
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk, _enc, cb) {
-            lines.push(String(chunk));
-            cb();
-          },
-        }),
-      }),
-    );
+    const { logger, lines } = capturingLogger();
     const c = createMattermostClient(config({ token: 'secret-token-value-1' }), logger);
     await failure(c.getMe());
     await failure(c.createPost({ channelId: townSquare, message: 'x' }));
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join('\n')).not.toContain('secret-token-value-1');
+  });
+
+  it('warns once when the token is a regular user, not a bot', async () => {
+    const { logger, lines } = capturingLogger();
+    const c = createMattermostClient(config({ token: mm.addToken(aliceId) }), logger);
+    expect((await c.getMe()).username).toBe('alice');
+    await c.getMe();
+    expect(lines.filter((l) => l.includes('belongs to a regular user, not a bot account'))).toHaveLength(1);
+    const quiet = capturingLogger();
+    await createMattermostClient(config(), quiet.logger).getMe();
+    expect(quiet.lines.join('')).not.toContain('regular user');
   });
 });
 
