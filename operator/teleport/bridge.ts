@@ -151,8 +151,12 @@ export class TlsBridge {
     local.on('close', () => remote.destroy());
   }
 
-  private fail(_identity: Identity, message: string): void {
-    this.lastError = message;
+  private fail(identity: Identity, message: string): void {
+    // An expired certificate is the most likely cause of any refusal; say so first.
+    this.lastError =
+      Date.now() >= identity.notAfter.getTime()
+        ? `the certificate in ${identity.source} expired at ${identity.notAfter.toISOString()} (renew it, e.g. with tbot, and set refresh_identity = true); ${message}`
+        : message;
   }
 
   /** Closes all carried connections (tests; identity rotation does not need it). */

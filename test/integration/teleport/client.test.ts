@@ -476,4 +476,22 @@ describe('rejected credentials', () => {
     expect(isTeleportError(err, 'Unavailable')).toBe(true);
     expect((err as Error).message).toMatch(/rejected the client certificate/);
   });
+
+  it('says the certificate expired when Auth refuses an identity that expired while running', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'tp-short-'));
+    const path = await tp.writeIdentity({ dir: d, ttlMs: 61_500 }); // notBefore is 60 s in the past
+    const c = await connect(tp.authAddr, { path: 'direct' }, { identity: path });
+    await c.ping();
+    while (Date.now() < c.identityExpiry().getTime() + 100) await new Promise((r) => setTimeout(r, 50));
+    tp.dropConnections();
+    // The call in flight when the connection drops sees only the reset; reconnection attempts carry the reason.
+    let err: unknown;
+    for (let i = 0; i < 40; i++) {
+      err = await c.ping().catch((e: unknown) => e);
+      if (String((err as Error)?.message).includes('expired at')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(isTeleportError(err, 'Unavailable')).toBe(true);
+    expect((err as Error).message).toContain(`the certificate in ${path} expired at`);
+  });
 });
