@@ -1,0 +1,233 @@
+// The chart against the real kube-apiserver: the install users run from Teleport's guide
+// (`helm upgrade --install teleport-plugin-mattermost … --values teleport-mattermost-helm.yaml`), an upgrade
+// with changed recipients, and an uninstall that keeps the CRD. The operator's RBAC is checked with the
+// API server's own authorizer (SubjectAccessReview), so "least privilege" is asserted, not assumed.
+import {
+  ApiException,
+  ApiextensionsV1Api,
+  AppsV1Api,
+  AuthorizationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  RbacAuthorizationV1Api,
+} from '@kubernetes/client-node';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestNamespace, loadTestKubeConfig, runTool } from './harness.js';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const chartDir = path.join(repoRoot, 'charts', 'teleport-plugin-mattermost');
+const guideValues = path.join(repoRoot, '..', 'shared', 'examples', 'teleport-mattermost-helm.yaml');
+const release = 'teleport-plugin-mattermost';
+const crdName = 'mattermostaccessplugins.teleport-plugins.dev';
+const group = 'teleport-plugins.dev';
+const plural = 'mattermostaccessplugins';
+
+interface PluginSpec {
+  teleport: { address: string; identitySecretRef: { name: string; key?: string }; refreshIdentity?: boolean };
+  mattermost: {
+    url: string;
+    tokenSecretRef: { name: string; key?: string };
+    recipients?: string[];
+    roleToRecipients?: Record<string, string[]>;
+  };
+  log?: { severity?: string; format?: string };
+  image?: string;
+}
+interface Plugin {
+  metadata: { name: string; generation: number; labels?: Record<string, string> };
+  spec: PluginSpec;
+}
+
+const kc = loadTestKubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const apps = kc.makeApiClient(AppsV1Api);
+const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+const ext = kc.makeApiClient(ApiextensionsV1Api);
+const custom = kc.makeApiClient(CustomObjectsApi);
+const authz = kc.makeApiClient(AuthorizationV1Api);
+
+// Helm keeps caches and repository config under these; a throwaway home keeps the user's untouched.
+const helmHome = mkdtempSync(path.join(os.tmpdir(), 'tpm-helm-'));
+const helmEnv = {
+  HELM_CACHE_HOME: path.join(helmHome, 'cache'),
+  HELM_CONFIG_HOME: path.join(helmHome, 'config'),
+  HELM_DATA_HOME: path.join(helmHome, 'data'),
+};
+afterAll(() => rmSync(helmHome, { recursive: true, force: true }));
+
+function helm(...args: string[]): string {
+  return runTool('helm', args, { env: helmEnv }).stdout;
+}
+
+async function notFound(read: () => Promise<unknown>): Promise<boolean> {
+  return read().then(
+    () => false,
+    (e: unknown) => {
+      if (e instanceof ApiException && e.code === 404) return true;
+      throw e;
+    },
+  );
+}
+
+async function readPlugin(namespace: string): Promise<Plugin> {
+  return (await custom.getNamespacedCustomObject({
+    group,
+    version: 'v1',
+    namespace,
+    plural,
+    name: release,
+  })) as Plugin;
+}
+
+async function can(namespace: string, sa: string, attrs: Record<string, string>): Promise<boolean> {
+  const review = await authz.createSubjectAccessReview({
+    body: {
+      spec: {
+        user: `system:serviceaccount:${namespace}:${sa}`,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
+        resourceAttributes: { namespace, ...attrs },
+      },
+    },
+  });
+  return review.status?.allowed === true;
+}
+
+describe('chart teleport-plugin-mattermost on a real API server', () => {
+  it('installs from the guide values in one step, upgrades recipients, and uninstalls keeping the CRD', async () => {
+    const namespace = await createTestNamespace('chart');
+    const out = helm(
+      'upgrade',
+      '--install',
+      release,
+      chartDir,
+      '--namespace',
+      namespace,
+      '--values',
+      guideValues,
+    );
+    // NOTES tell the user what to run next.
+    expect(out).toContain(`kubectl -n ${namespace} get mmplugin ${release}`);
+    expect(out).toContain(`kubectl -n ${namespace} logs deploy/${release}`);
+
+    // The CRD came from the chart's crds/ (before the templates, so the plugin could be created with it).
+    const crd = await ext.readCustomResourceDefinition({ name: crdName });
+    expect(crd.status?.conditions?.find((c) => c.type === 'Established')?.status).toBe('True');
+
+    const plugin = await readPlugin(namespace);
+    expect(plugin.spec.teleport).toEqual({
+      address: 'teleport.example.com:443',
+      identitySecretRef: { name: 'teleport-plugin-mattermost-identity', key: 'identity' },
+      refreshIdentity: true,
+    });
+    // toMatchObject: the API server adds the CRD's defaults (e.g. notifyRequester: false).
+    expect(plugin.spec.mattermost).toMatchObject({
+      url: 'https://mattermost.example.com/',
+      tokenSecretRef: { name: 'teleport-plugin-mattermost-secret', key: 'mattermostToken' },
+      recipients: ['alice@example.com', 'team/example-channel'],
+    });
+    expect(plugin.spec.mattermost.roleToRecipients).toBeUndefined();
+    expect(plugin.spec.log).toEqual({ severity: 'INFO', format: 'text' });
+
+    const token = await core.readNamespacedSecret({ namespace, name: 'teleport-plugin-mattermost-secret' });
+    expect(Buffer.from(token.data?.mattermostToken ?? '', 'base64').toString()).toBe('mattermosttoken');
+
+    const operator = await apps.readNamespacedDeployment({ namespace, name: `${release}-operator` });
+    const container = operator.spec?.template.spec?.containers[0];
+    expect(container?.args).toEqual(expect.arrayContaining(['operator', `--namespace=${namespace}`]));
+    expect(container?.securityContext?.runAsNonRoot).toBe(true);
+    expect(container?.readinessProbe?.httpGet?.path).toBe('/readyz');
+
+    // Least privilege, as the API server's authorizer sees the operator's ServiceAccount.
+    const sa = `${release}-operator`;
+    const crs = { group, resource: plural };
+    expect(await can(namespace, sa, { ...crs, verb: 'watch' })).toBe(true);
+    expect(await can(namespace, sa, { ...crs, verb: 'patch', subresource: 'status' })).toBe(true);
+    expect(await can(namespace, sa, { group: 'apps', resource: 'deployments', verb: 'patch' })).toBe(true);
+    expect(await can(namespace, sa, { resource: 'configmaps', verb: 'create' })).toBe(true);
+    expect(await can(namespace, sa, { resource: 'secrets', verb: 'watch' })).toBe(true);
+    expect(await can(namespace, sa, { resource: 'events', verb: 'create' })).toBe(true);
+    expect(
+      await can(namespace, sa, { group: 'coordination.k8s.io', resource: 'leases', verb: 'update' }),
+    ).toBe(true);
+    expect(await can(namespace, sa, { resource: 'secrets', verb: 'create' })).toBe(false);
+    expect(await can(namespace, sa, { resource: 'pods', verb: 'delete' })).toBe(false);
+    expect(await can(namespace, sa, { ...crs, verb: 'delete' })).toBe(false);
+    expect(await can('kube-system', sa, { group: 'apps', resource: 'deployments', verb: 'patch' })).toBe(
+      false,
+    );
+
+    // Upgrade with changed recipients: the plugin's spec (what the operator renders) follows.
+    helm(
+      'upgrade',
+      release,
+      chartDir,
+      '--namespace',
+      namespace,
+      '--values',
+      guideValues,
+      '--set-json',
+      'mattermost.recipients=["ops/access-requests","bob@example.com"]',
+    );
+    const upgraded = await readPlugin(namespace);
+    expect(upgraded.spec.mattermost.recipients).toEqual(['ops/access-requests', 'bob@example.com']);
+    expect(upgraded.metadata.generation).toBe(plugin.metadata.generation + 1);
+
+    // Uninstall: the CRD stays (Helm never deletes crds/), everything the release created goes.
+    helm('uninstall', release, '--namespace', namespace);
+    expect(await notFound(() => ext.readCustomResourceDefinition({ name: crdName }))).toBe(false);
+    expect(await notFound(() => readPlugin(namespace))).toBe(true);
+    expect(
+      await notFound(() =>
+        core.readNamespacedSecret({ namespace, name: 'teleport-plugin-mattermost-secret' }),
+      ),
+    ).toBe(true);
+    expect(
+      await notFound(() => apps.readNamespacedDeployment({ namespace, name: `${release}-operator` })),
+    ).toBe(true);
+    expect(await notFound(() => rbac.readNamespacedRole({ namespace, name: `${release}-operator` }))).toBe(
+      true,
+    );
+    expect(await notFound(() => core.readNamespacedServiceAccount({ namespace, name: sa }))).toBe(true);
+  }, 120_000);
+
+  it('uses an existing token Secret without creating one, and leaves it on uninstall', async () => {
+    const namespace = await createTestNamespace('chart-existing');
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'my-mattermost-secret' }, stringData: { token: 'from-my-secret' } },
+    });
+    helm(
+      'upgrade',
+      '--install',
+      release,
+      chartDir,
+      '--namespace',
+      namespace,
+      '--values',
+      guideValues,
+      '--set',
+      'mattermost.tokenFromSecret=my-mattermost-secret,mattermost.tokenSecretPath=token',
+    );
+    const plugin = await readPlugin(namespace);
+    expect(plugin.spec.mattermost.tokenSecretRef).toEqual({ name: 'my-mattermost-secret', key: 'token' });
+    expect(
+      await notFound(() =>
+        core.readNamespacedSecret({ namespace, name: 'teleport-plugin-mattermost-secret' }),
+      ),
+    ).toBe(true);
+    helm('uninstall', release, '--namespace', namespace);
+    // The user's Secret is not the chart's to delete.
+    expect(await notFound(() => core.readNamespacedSecret({ namespace, name: 'my-mattermost-secret' }))).toBe(
+      false,
+    );
+  }, 120_000);
+
+  it('ships a byte-identical copy of crds/mattermostaccessplugins.yaml', () => {
+    expect(readFileSync(path.join(chartDir, 'crds', 'mattermostaccessplugins.yaml'), 'utf8')).toBe(
+      readFileSync(path.join(repoRoot, 'crds', 'mattermostaccessplugins.yaml'), 'utf8'),
+    );
+  });
+});
