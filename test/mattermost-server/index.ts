@@ -542,10 +542,14 @@ class Server implements FakeMattermost {
       if (err instanceof AppErr) return send(errorReply(err, rateHeaders));
       return;
     }
-    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    const delay = () => new Promise<void>((r) => setTimeout(r, this.delayMs));
+    const createsPost = record.method === 'POST' && rawPath.replace(/\/+$/, '') === '/api/v4/posts';
+    // POST /posts is slowed inside the store, after its pending_post_id is claimed (see createPost).
+    if (this.delayMs > 0 && !createsPost) await delay();
 
     try {
-      const reply = this.route(record, rawPath, new URLSearchParams(query), token, body);
+      const whileSaving = this.delayMs > 0 ? delay : undefined;
+      const reply = await this.route(record, rawPath, new URLSearchParams(query), token, body, whileSaving);
       if (this.resetsLeft > 0 && this.resetsAfterProcessing) {
         this.resetsLeft--;
         req.socket.resetAndDestroy();
@@ -589,13 +593,14 @@ class Server implements FakeMattermost {
     return session;
   }
 
-  private route(
+  private async route(
     record: RequestRecord,
     path: string,
     q: URLSearchParams,
     token: string | undefined,
     body: string,
-  ): Reply {
+    whileSaving?: () => Promise<void>,
+  ): Promise<Reply> {
     const m = record.method;
     const seg = path.replace(/\/+$/, '').split('/').slice(1).map(decodeURIComponentSafe);
     if (seg[0] !== 'api' || seg[1] !== 'v4') throw notFound();
@@ -644,7 +649,7 @@ class Server implements FakeMattermost {
       return { status: 200, body: channelJson(ch) };
     }
     if (is('POST', 'posts')) {
-      const { post, pendingPostId } = store.createPost(userId, parseJson(body, 'post'));
+      const { post, pendingPostId } = await store.createPost(userId, parseJson(body, 'post'), whileSaving);
       return { status: 201, body: postJson(post, pendingPostId) };
     }
     if (is('PUT', 'posts', '*', 'patch')) {

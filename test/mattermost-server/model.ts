@@ -365,7 +365,15 @@ export class MattermostStore {
     );
   }
 
-  createPost(caller: string, body: unknown): { post: PostRecord; pendingPostId: string } {
+  /**
+   * `whileSaving` runs after the pending_post_id is claimed and before the post is stored, like the real
+   * server's processing time: a repeat with the same key meanwhile gets the 500 "pending" answer.
+   */
+  async createPost(
+    caller: string,
+    body: unknown,
+    whileSaving?: () => Promise<void>,
+  ): Promise<{ post: PostRecord; pendingPostId: string }> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidBodyParam('post');
     const p = body as Record<string, unknown>;
     const str = (k: string) => (typeof p[k] === 'string' ? (p[k] as string) : '');
@@ -404,6 +412,7 @@ export class MattermostStore {
       });
     }
     try {
+      if (whileSaving) await whileSaving();
       if (str('id'))
         throw new AppErr(400, 'app.post.save.existing.app_error', 'You cannot update an existing Post.');
       const rootId = str('root_id');

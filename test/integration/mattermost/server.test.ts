@@ -240,6 +240,29 @@ describe('posts', () => {
     expect(mm.posts()).toHaveLength(1);
   });
 
+  it('answers a repeat of a pending_post_id that is still being saved with the 500 "pending" error', async () => {
+    mm.slow(1000);
+    const first = call('POST', '/posts', { channel_id: channelId, message: 'x', pending_post_id: 'k2' });
+    for (let i = 0; i < 100 && mm.requests().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    const repeat = await call('POST', '/posts', {
+      channel_id: channelId,
+      message: 'x',
+      pending_post_id: 'k2',
+    });
+    expect(repeat.status).toBe(500);
+    expect(repeat.json.id).toBe('api.post.deduplicate_create_post.pending');
+    expect((await first).status).toBe(201);
+    mm.slow(0);
+    const later = await call('POST', '/posts', {
+      channel_id: channelId,
+      message: 'x',
+      pending_post_id: 'k2',
+    });
+    expect(later.json.id).toBe((await first).json.id);
+    expect(mm.posts()).toHaveLength(1);
+  });
+
   it('lists channel posts newest first, and since= returns changed posts including edits', async () => {
     const first = (await call('POST', '/posts', { channel_id: channelId, message: 'one' })).json;
     const second = (await call('POST', '/posts', { channel_id: channelId, message: 'two' })).json;
