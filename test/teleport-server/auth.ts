@@ -132,6 +132,8 @@ export class FakeAuthServer {
 
   private forwardToGrpc(clientSocket: tls.TLSSocket): void {
     const upstream = net.connect(this.grpcPort, '127.0.0.1');
+    clientSocket.setNoDelay(true);
+    upstream.setNoDelay(true);
     this.track(clientSocket);
     this.track(upstream);
     clientSocket.pipe(upstream).pipe(clientSocket);

@@ -106,6 +106,7 @@ export class FakeProxy {
   }
 
   private handle(socket: net.Socket): void {
+    socket.setNoDelay(true);
     this.track(socket);
     let buffered = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
@@ -130,6 +131,7 @@ export class FakeProxy {
       }
       this.routes.push({ alpn, routed: true, reason: 'local auth' });
       const upstream = net.connect(this.authPort(), '127.0.0.1');
+      upstream.setNoDelay(true);
       this.track(upstream);
       upstream.write(buffered);
       socket.pipe(upstream).pipe(socket);
