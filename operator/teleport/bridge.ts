@@ -9,6 +9,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { httpConnect } from './httpproxy.js';
+import type { HttpProxy } from './httpproxy.js';
 import type { Identity } from './identity.js';
 
 /** constants.APIDomain: Auth's cert carries it (and *.teleport.cluster.local) as a DNS SAN. */
@@ -53,6 +55,8 @@ export interface BridgeOptions {
   path: ConnectionPath;
   identity: () => Identity;
   handshakeTimeoutMs?: number;
+  /** Reach Teleport through this HTTP proxy (HTTPS_PROXY) with CONNECT. */
+  httpProxy?: HttpProxy;
 }
 
 export class TlsBridge {
@@ -93,9 +97,31 @@ export class TlsBridge {
     this.track(local);
     local.pause();
     const identity = this.opts.identity();
+    const proxy = this.opts.httpProxy;
+    if (!proxy) {
+      this.startTls(local, identity, undefined);
+      return;
+    }
+    const { host, port } = splitHostPort(this.opts.addr);
+    httpConnect(proxy, host, port, this.opts.handshakeTimeoutMs ?? 15_000).then(
+      (tunnel) => {
+        if (local.destroyed) tunnel.destroy();
+        else this.startTls(local, identity, tunnel);
+      },
+      (err: Error) => {
+        this.fail(identity, `through the HTTPS proxy ${proxy.display}: ${err.message}`);
+        local.destroy();
+      },
+    );
+  }
+
+  private startTls(local: net.Socket, identity: Identity, tunnel: net.Socket | undefined): void {
     let remote: tls.TLSSocket;
     try {
-      remote = tls.connect(tlsOptions(identity, this.opts.path, this.opts.addr));
+      remote = tls.connect({
+        ...tlsOptions(identity, this.opts.path, this.opts.addr),
+        ...(tunnel ? { socket: tunnel } : {}),
+      });
       // gRPC writes small frames; Nagle + delayed ACK would add ~40 ms to every call.
       remote.setNoDelay(true);
     } catch (err) {

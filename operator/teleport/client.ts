@@ -32,6 +32,8 @@ import { AuthService, EventSchema, Operation } from './gen/teleport/legacy/clien
 import type { Event } from './gen/teleport/legacy/client/proto/authservice_pb.js';
 import { collectStream, serverStreamCall, toTeleportError, unaryCall } from './grpc.js';
 import type { CallOptions } from './grpc.js';
+import { proxyFromEnv } from './httpproxy.js';
+import type { HttpProxy } from './httpproxy.js';
 import { loadCredentials } from './identity.js';
 import type { Identity } from './identity.js';
 import { IdentityRefresher } from './refresh.js';
@@ -56,6 +58,8 @@ export interface ConnectOptions {
   pageSize?: number;
   /** Debounce of identity directory events. */
   refreshDebounceMs?: number;
+  /** Environment for HTTPS_PROXY / NO_PROXY (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface TeleportClient extends TeleportApi {
@@ -624,11 +628,13 @@ export async function connectTeleport(
   logger: Logger,
   opts: ConnectOptions = {},
 ): Promise<TeleportClient> {
+  let httpProxy: HttpProxy | undefined;
   try {
-    splitHostPort(cfg.addr);
+    httpProxy = proxyFromEnv(splitHostPort(cfg.addr).host, opts.env ?? process.env);
   } catch (err) {
     throw new TeleportError('BadParameter', (err as Error).message);
   }
+  if (httpProxy) logger.info('Connecting to Teleport through an HTTPS proxy', { proxy: httpProxy.display });
   const identity = await loadCredentials(cfg);
   logger.info('Loaded Teleport credentials', {
     source: identity.source,
@@ -643,7 +649,12 @@ export async function connectTeleport(
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
   const attempts = await Promise.all(
     paths.map(async (path) => {
-      const bridge = await TlsBridge.start({ addr: cfg.addr, path, identity: () => holder.identity });
+      const bridge = await TlsBridge.start({
+        addr: cfg.addr,
+        path,
+        identity: () => holder.identity,
+        ...(httpProxy ? { httpProxy } : {}),
+      });
       return { path, bridge, conn: new Connection(1, bridge, identity) };
     }),
   );

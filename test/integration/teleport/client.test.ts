@@ -1,4 +1,5 @@
 import { mkdtemp } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -493,5 +494,55 @@ describe('rejected credentials', () => {
     }
     expect(isTeleportError(err, 'Unavailable')).toBe(true);
     expect((err as Error).message).toContain(`the certificate in ${path} expired at`);
+  });
+});
+
+describe('HTTPS_PROXY', () => {
+  it('tunnels through an HTTP CONNECT proxy (which resolves names the client cannot)', async () => {
+    const net = await import('node:net');
+    const seen: string[] = [];
+    const proxy = net.createServer((client) => {
+      let head = Buffer.alloc(0);
+      const onData = (d: Buffer): void => {
+        head = Buffer.concat([head, d]);
+        if (!head.includes('\r\n\r\n')) return;
+        client.off('data', onData);
+        const text = head.toString('latin1');
+        seen.push(text);
+        const [, target] = /^CONNECT (\S+) /.exec(text) ?? [];
+        const [host, port] = (target ?? '').split(':');
+        const upstream = net.connect(Number(port), host === 'teleport.test' ? '127.0.0.1' : host!, () => {
+          client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+          client.pipe(upstream).pipe(client);
+        });
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      };
+      client.on('data', onData);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const proxyPort = (proxy.address() as AddressInfo).port;
+    try {
+      const addr = `teleport.test:${tp.proxyAddr.split(':')[1]}`;
+      const env = { HTTPS_PROXY: `http://user:s3cret@127.0.0.1:${proxyPort}` };
+      const c = await connect(addr, { env });
+      expect(c.connectionPath()).toBe('proxy');
+      await expect(c.ping()).resolves.toMatchObject({ clusterName: 'example.teleport.sh' });
+      expect(seen[0]).toMatch(new RegExp(`^CONNECT ${addr} HTTP/1.1\\r\\nHost: ${addr}\\r\\n`));
+      expect(seen[0]).toContain(
+        `Proxy-Authorization: Basic ${Buffer.from('user:s3cret').toString('base64')}`,
+      );
+      // Without the proxy the name does not resolve.
+      await expect(connectTeleport(config(addr), logger, { ...FAST, env: {} })).rejects.toMatchObject({
+        kind: 'Unavailable',
+      });
+      // A proxy that refuses.
+      const refusing = { HTTPS_PROXY: 'http://127.0.0.1:1' };
+      await expect(connectTeleport(config(addr), logger, { ...FAST, env: refusing })).rejects.toThrow(
+        /through the HTTPS proxy http:\/\/127\.0\.0\.1:1/,
+      );
+    } finally {
+      proxy.close();
+    }
   });
 });
