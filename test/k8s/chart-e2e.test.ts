@@ -11,11 +11,13 @@ import {
   CustomObjectsApi,
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { createTestNamespace, loadTestKubeConfig, runTool } from './harness.js';
+import { helmRunningHookJobs } from './hook-jobs.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const chartDir = path.join(repoRoot, 'charts', 'teleport-plugin-mattermost');
@@ -62,6 +64,37 @@ function helm(...args: string[]): string {
   return runTool('helm', args, { env: helmEnv }).stdout;
 }
 
+/** `helm upgrade`, running the chart's pre-upgrade hook Job (the CRD upgrade) as a kubelet would. */
+async function helmUpgrade(namespace: string, ...args: string[]) {
+  return helmRunningHookJobs(['upgrade', ...args, '--namespace', namespace], {
+    namespace,
+    env: helmEnv,
+    cwd: repoRoot,
+  });
+}
+
+/** A copy of the chart whose CRD has one more printer column: a newer chart version, as far as Helm knows. */
+function chartWithNewerCrd(): string {
+  const dir = path.join(mkdtempSync(path.join(helmHome, 'chart-')), 'teleport-plugin-mattermost');
+  cpSync(chartDir, dir, { recursive: true });
+  const file = path.join(dir, 'crds', 'mattermostaccessplugins.yaml');
+  const crd = parseYaml(readFileSync(file, 'utf8')) as {
+    spec: { versions: Array<{ additionalPrinterColumns: Array<Record<string, string>> }> };
+  };
+  crd.spec.versions[0]!.additionalPrinterColumns.push({
+    name: 'Chart',
+    type: 'string',
+    jsonPath: '.metadata.labels.helm\\.sh/chart',
+  });
+  writeFileSync(file, toYaml(crd));
+  return dir;
+}
+const columns = async (): Promise<string[]> =>
+  (
+    (await ext.readCustomResourceDefinition({ name: crdName })).spec.versions[0]?.additionalPrinterColumns ??
+    []
+  ).map((c) => c.name);
+
 async function notFound(read: () => Promise<unknown>): Promise<boolean> {
   return read().then(
     () => false,
@@ -96,7 +129,7 @@ async function can(namespace: string, sa: string, attrs: Record<string, string>)
 }
 
 describe('chart teleport-plugin-mattermost on a real API server', () => {
-  it('installs from the guide values in one step, upgrades recipients, and uninstalls keeping the CRD', async () => {
+  it('installs from the guide values in one step, upgrades CRD and recipients, uninstalls keeping the CRD', async () => {
     const namespace = await createTestNamespace('chart');
     const out = helm(
       'upgrade',
@@ -159,21 +192,35 @@ describe('chart teleport-plugin-mattermost on a real API server', () => {
       false,
     );
 
-    // Upgrade with changed recipients: the plugin's spec (what the operator renders) follows.
-    helm(
-      'upgrade',
-      release,
-      chartDir,
-      '--namespace',
+    // Upgrade to a newer chart with changed recipients: the pre-upgrade hook applies the newer CRD (as its own
+    // least-privilege ServiceAccount), and the plugin's spec (what the operator renders) follows the values.
+    expect(await columns()).not.toContain('Chart');
+    const { jobs } = await helmUpgrade(
       namespace,
+      release,
+      chartWithNewerCrd(),
       '--values',
       guideValues,
       '--set-json',
       'mattermost.recipients=["ops/access-requests","bob@example.com"]',
     );
+    expect(jobs).toEqual([
+      expect.objectContaining({
+        name: `${release}-crd-upgrade`,
+        status: 0,
+        output: expect.stringContaining(`Applied CustomResourceDefinition ${crdName}`),
+      }),
+    ]);
+    expect(await columns()).toContain('Chart');
     const upgraded = await readPlugin(namespace);
     expect(upgraded.spec.mattermost.recipients).toEqual(['ops/access-requests', 'bob@example.com']);
     expect(upgraded.metadata.generation).toBe(plugin.metadata.generation + 1);
+    // The hook cleaned up after itself (hook-succeeded), including its cluster-wide RBAC.
+    expect(
+      await notFound(() =>
+        rbac.readClusterRole({ name: `${release}-${namespace}-crd-upgrade`.slice(0, 200) }),
+      ),
+    ).toBe(true);
 
     // Uninstall: the CRD stays (Helm never deletes crds/), everything the release created goes.
     helm('uninstall', release, '--namespace', namespace);

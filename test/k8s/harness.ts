@@ -338,6 +338,28 @@ export async function createTestNamespace(prefix: string): Promise<string> {
   return name;
 }
 
+/**
+ * Writes a kubeconfig that authenticates as a ServiceAccount (a TokenRequest token), so a test can run code
+ * with exactly the RBAC a chart or manifest grants. Returns the file path (inside a fresh temp directory).
+ */
+export async function serviceAccountKubeconfig(namespace: string, serviceAccount: string): Promise<string> {
+  const kc = loadTestKubeConfig();
+  const cluster = kc.getCurrentCluster();
+  if (!cluster?.caData) throw new Error('test kubeconfig has no cluster CA data');
+  const res = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    namespace,
+    name: serviceAccount,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const token = res.status?.token;
+  if (!token) throw new Error(`no token issued for ServiceAccount ${namespace}/${serviceAccount}`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tpm-sa-'));
+  const file = path.join(dir, 'kubeconfig');
+  const caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
+  writeFileSync(file, kubeconfigYaml(cluster.server, caPem, token), { mode: 0o600 });
+  return file;
+}
+
 /** Runs a tool with the test kubeconfig; returns its output or throws with stdout+stderr. */
 export function runTool(
   name: string,
@@ -355,6 +377,27 @@ export function runTool(
     throw new Error(`${name} ${args.join(' ')} failed (${out.status}):\n${out.stdout}\n${out.stderr}`);
   }
   return out;
+}
+
+/** Like runTool, without blocking the event loop (so a test can act while e.g. helm waits on a hook). */
+export function runToolAsync(
+  name: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(toolPath(name), args, {
+      cwd: opts.cwd,
+      env: { ...process.env, KUBECONFIG: kubeconfigPath(), ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
 }
 
 /** Generates service-account signing keys (PEM) into the cluster directory. */
