@@ -525,7 +525,9 @@ describe('HTTPS_PROXY', () => {
     try {
       const addr = `teleport.test:${tp.proxyAddr.split(':')[1]}`;
       const env = { HTTPS_PROXY: `http://user:s3cret@127.0.0.1:${proxyPort}` };
-      const c = await connect(addr, { env });
+      // A fresh identity: an earlier test rotated the CA.
+      const fresh = await tp.writeIdentity({ dir, fileName: 'fresh' });
+      const c = await connect(addr, { env }, { identity: fresh });
       expect(c.connectionPath()).toBe('proxy');
       await expect(c.ping()).resolves.toMatchObject({ clusterName: 'example.teleport.sh' });
       expect(seen[0]).toMatch(new RegExp(`^CONNECT ${addr} HTTP/1.1\\r\\nHost: ${addr}\\r\\n`));
@@ -533,14 +535,16 @@ describe('HTTPS_PROXY', () => {
         `Proxy-Authorization: Basic ${Buffer.from('user:s3cret').toString('base64')}`,
       );
       // Without the proxy the name does not resolve.
-      await expect(connectTeleport(config(addr), logger, { ...FAST, env: {} })).rejects.toMatchObject({
+      await expect(
+        connectTeleport(config(addr, { identity: fresh }), logger, { ...FAST, env: {} }),
+      ).rejects.toMatchObject({
         kind: 'Unavailable',
       });
       // A proxy that refuses.
       const refusing = { HTTPS_PROXY: 'http://127.0.0.1:1' };
-      await expect(connectTeleport(config(addr), logger, { ...FAST, env: refusing })).rejects.toThrow(
-        /through the HTTPS proxy http:\/\/127\.0\.0\.1:1/,
-      );
+      await expect(
+        connectTeleport(config(addr, { identity: fresh }), logger, { ...FAST, env: refusing }),
+      ).rejects.toThrow(/through the HTTPS proxy http:\/\/127\.0\.0\.1:1/);
     } finally {
       proxy.close();
     }
