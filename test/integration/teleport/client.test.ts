@@ -550,3 +550,60 @@ describe('HTTPS_PROXY', () => {
     }
   });
 });
+
+describe('watch under churn', () => {
+  it('random stream drops, connection cuts and identity renewals: every request seen, no PUT duplicated', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'tp-churn-'));
+    const path = await tp.writeIdentity({ dir: d });
+    const c = await connect(
+      tp.proxyAddr,
+      { path: 'proxy', recycleOverlapMs: 30, refreshDebounceMs: 5 },
+      { identity: path, refreshIdentity: true, refreshIdentityIntervalMs: 3600_000 },
+    );
+    const user = `churn-${Date.now()}@example.com`;
+    const seen = new Set<string>();
+    const puts: string[] = [];
+    const abort = new AbortController();
+    let resyncs = Promise.resolve();
+    const done = (async () => {
+      for await (const ev of c.watch(['access_request'], abort.signal)) {
+        if (ev.type === 'INIT') {
+          resyncs = resyncs.then(async () => {
+            for (const r of await c.listAccessRequests({ user }).catch(() => [])) seen.add(r.id);
+          });
+        } else if (ev.type === 'PUT' && ev.request.user === user) {
+          puts.push(`${ev.request.id}:${ev.request.state}`);
+          seen.add(ev.request.id);
+        }
+      }
+    })();
+    await tp.waitForWatchers(1);
+    // Deterministic; CHURN_SEED explores other sequences.
+    let seed = Number(process.env.CHURN_SEED ?? 42);
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const created: string[] = [];
+    let renewals = 0;
+    for (let step = 0; step < 40; step++) {
+      const r = rand();
+      if (r < 0.5) created.push(tp.createRequest({ user }).id);
+      else if (r < 0.65) tp.dropStreams();
+      else if (r < 0.75) tp.dropConnections();
+      else {
+        await tp.writeIdentity({ dir: d, ttlMs: 3600_000 + ++renewals * 1000 });
+        await c.reloadIdentity();
+      }
+      await new Promise((res) => setTimeout(res, rand() * 30));
+    }
+    created.push(tp.createRequest({ user }).id);
+    const deadline = Date.now() + 15_000;
+    while (created.some((id) => !seen.has(id)) && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    await resyncs;
+    abort.abort();
+    await done;
+    expect(renewals).toBeGreaterThan(0);
+    expect(created.filter((id) => !seen.has(id))).toEqual([]);
+    expect(puts.length - new Set(puts).size).toBe(0);
+  });
+});
