@@ -35,7 +35,7 @@ export class IdentityRefresher {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.reload('interval'), this.opts.intervalMs);
+    this.timer = setInterval(() => void this.reload('interval').catch(() => undefined), this.opts.intervalMs);
     this.timer.unref();
     try {
       this.watcher = watch(dirname(this.opts.path), { persistent: false }, () => this.scheduleReload());
@@ -58,7 +58,10 @@ export class IdentityRefresher {
   private scheduleReload(): void {
     if (this.stopped) return;
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.reload('file change'), this.opts.debounceMs ?? 100);
+    this.debounce = setTimeout(
+      () => void this.reload('file change').catch(() => undefined),
+      this.opts.debounceMs ?? 100,
+    );
     this.debounce.unref();
   }
 
@@ -96,7 +99,15 @@ export class IdentityRefresher {
       expires: next.notAfter.toISOString(),
       cluster: next.clusterName,
     });
-    this.opts.onChange(next);
+    try {
+      this.opts.onChange(next);
+    } catch (err) {
+      // Never let a renewal take the process down; the next renewal tries again.
+      logger.error('Could not switch to the reloaded Teleport identity', {
+        identity: path,
+        error: (err as Error).message,
+      });
+    }
     return true;
   }
 
