@@ -1,0 +1,165 @@
+// Leader election on a coordination.k8s.io/v1 Lease, the client-go way: a candidate takes the Lease when
+// it is free or when its holder has not renewed it for leaseDurationSeconds (measured on this replica's
+// own clock, from when it last saw the record change), and every write uses the Lease's resourceVersion,
+// so two candidates can never both succeed. The leader renews every renewMs; any failed renewal gives up
+// leadership at once (a stale leader must stop writing before another may start).
+import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.js';
+
+export interface LeaderElectionOptions {
+  name: string;
+  namespace: string;
+  identity: string;
+  leaseDurationS: number;
+  renewMs: number;
+}
+
+export interface LeaderCallbacks {
+  onStartedLeading(): void;
+  onStoppedLeading(): void;
+  /** Counts Lease writes. */
+  onWrite?(verb: string): void;
+}
+
+export class LeaderElector {
+  private leader = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private observedRecord = '';
+  private observedAt = 0;
+
+  constructor(
+    private readonly api: CoordinationV1Api,
+    private readonly opts: LeaderElectionOptions,
+    private readonly callbacks: LeaderCallbacks,
+    private readonly logger: Logger,
+  ) {}
+
+  isLeader(): boolean {
+    return this.leader;
+  }
+
+  start(): void {
+    void this.loop();
+  }
+
+  /** Stops campaigning; a leader releases the Lease so a standby takes over without waiting. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.leader) {
+      this.setLeader(false);
+      try {
+        const lease = await this.api.readNamespacedLease({
+          name: this.opts.name,
+          namespace: this.opts.namespace,
+        });
+        if (lease.spec?.holderIdentity === this.opts.identity) {
+          lease.spec.holderIdentity = undefined;
+          lease.spec.leaseDurationSeconds = 1;
+          this.callbacks.onWrite?.('update');
+          await this.api.replaceNamespacedLease({
+            name: this.opts.name,
+            namespace: this.opts.namespace,
+            body: lease,
+          });
+        }
+      } catch (err) {
+        this.logger.debug('Failed to release the leader Lease', { error: (err as Error).message });
+      }
+    }
+  }
+
+  private async loop(): Promise<void> {
+    if (this.stopped) return;
+    let ok = false;
+    try {
+      ok = await this.tryAcquireOrRenew();
+    } catch (err) {
+      this.logger.warn('Failed to acquire or renew the leader Lease', {
+        lease: `${this.opts.namespace}/${this.opts.name}`,
+        error: err instanceof ApiException ? `HTTP ${err.code}` : (err as Error).message,
+      });
+    }
+    if (this.stopped) return;
+    this.setLeader(ok);
+    this.timer = setTimeout(() => void this.loop(), this.opts.renewMs);
+    this.timer.unref();
+  }
+
+  private setLeader(value: boolean): void {
+    if (value === this.leader) return;
+    this.leader = value;
+    if (value) {
+      this.logger.info('Became the leader', {
+        lease: `${this.opts.namespace}/${this.opts.name}`,
+        identity: this.opts.identity,
+      });
+      this.callbacks.onStartedLeading();
+    } else {
+      this.logger.info('Lost leadership', {
+        lease: `${this.opts.namespace}/${this.opts.name}`,
+        identity: this.opts.identity,
+      });
+      this.callbacks.onStoppedLeading();
+    }
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { name, namespace, identity, leaseDurationS } = this.opts;
+    const now = new Date();
+    let lease: V1Lease;
+    try {
+      lease = await this.api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if (!(err instanceof ApiException && err.code === 404)) throw err;
+      this.callbacks.onWrite?.('create');
+      try {
+        await this.api.createNamespacedLease({
+          namespace,
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds: leaseDurationS,
+              acquireTime: now,
+              renewTime: now,
+              leaseTransitions: 0,
+            },
+          },
+        });
+        return true;
+      } catch (e) {
+        if (e instanceof ApiException && e.code === 409) return false;
+        throw e;
+      }
+    }
+    const spec = lease.spec ?? {};
+    const record = `${spec.holderIdentity ?? ''}|${String(spec.renewTime ?? '')}|${spec.leaseDurationSeconds ?? ''}`;
+    if (record !== this.observedRecord) {
+      this.observedRecord = record;
+      this.observedAt = Date.now();
+    }
+    const heldByMe = spec.holderIdentity === identity;
+    const duration = (spec.leaseDurationSeconds ?? leaseDurationS) * 1000;
+    const expired = !spec.holderIdentity || this.observedAt + duration < Date.now();
+    if (!heldByMe && !expired) return false;
+    lease.spec = {
+      ...spec,
+      holderIdentity: identity,
+      leaseDurationSeconds: leaseDurationS,
+      renewTime: now,
+      ...(heldByMe ? {} : { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
+    };
+    this.callbacks.onWrite?.('update');
+    try {
+      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 409) return false;
+      throw err;
+    }
+    return true;
+  }
+}

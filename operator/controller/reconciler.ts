@@ -1,0 +1,355 @@
+// Reconciler: the level-triggered reconcile(key). It reads everything it needs from the informer caches
+// (the CR, its Secrets, its Deployment and ConfigMap), computes the desired state with pure functions,
+// and writes only what differs:
+//   1. spec -> TOML (validated with the watcher's own loader); invalid -> ConfigValid=False and the
+//      Deployment is left as it is;
+//   2. identity Secret -> parse with the watcher's identity code -> IdentityValid (with the expiry);
+//   3. ConfigMap and Deployment by server-side apply (one field manager, force), skipped when the live
+//      object already matches (so an idle operator makes no writes);
+//   4. status through the /status subresource, only when it changed; Events for condition transitions.
+// The pod-template hash covers the config text and the token (the watcher reads both only at start), not
+// the identity: tbot's renewals reach the pod through the directory mount and refresh_identity.
+import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.js';
+import { checkValidity, IdentityError, parseIdentity } from '../teleport/identity.js';
+import { NotLeaderError } from './errors.js';
+import { buildConfigMap, buildDeployment } from './build.js';
+import { CONDITION, EVENT_REASON, REASON, findCondition } from './conditions.js';
+import {
+  CONFIG_HASH_ANNOTATION,
+  DEFAULT_CA_KEY,
+  DEFAULT_IDENTITY_KEY,
+  DEFAULT_TOKEN_KEY,
+  GROUP,
+  IDENTITY_RECHECK_MAX_MS,
+  MISSING_SECRET_RETRY_MS,
+} from './defaults.js';
+import { hashParts, renderConfig, SpecError, type RenderedConfig } from './render.js';
+import { computeStatus, isSubset, jsonEqual, type CheckResult } from './status.js';
+import type { MattermostAccessPlugin, MattermostAccessPluginStatus, SecretKeyRef } from './types.js';
+
+/** Annotation with the hash of the desired object last applied: a change (even a removal) re-applies. */
+export const APPLIED_HASH_ANNOTATION = `${GROUP}/applied-hash`;
+
+export interface ClusterReader {
+  getPlugin(namespace: string, name: string): MattermostAccessPlugin | undefined;
+  getSecret(namespace: string, name: string): V1Secret | undefined;
+  getDeployment(namespace: string, name: string): V1Deployment | undefined;
+  getConfigMap(namespace: string, name: string): V1ConfigMap | undefined;
+}
+
+export interface ClusterWriter {
+  applyConfigMap(cm: V1ConfigMap): Promise<void>;
+  applyDeployment(d: V1Deployment): Promise<void>;
+  applyStatus(cr: MattermostAccessPlugin, status: MattermostAccessPluginStatus): Promise<void>;
+  event(
+    cr: MattermostAccessPlugin,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void>;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+export interface ReconcilerOptions {
+  reader: ClusterReader;
+  writer: ClusterWriter;
+  defaultImage: string;
+  version: string;
+  logger: Logger;
+  now?: () => Date;
+}
+
+function secretValue(secret: V1Secret, key: string): string | undefined {
+  const b64 = secret.data?.[key];
+  if (b64 !== undefined) return Buffer.from(b64, 'base64').toString('utf8');
+  return secret.stringData?.[key];
+}
+
+function keysOf(secret: V1Secret): string {
+  const keys = Object.keys(secret.data ?? {});
+  return keys.length ? `it has ${keys.map((k) => `'${k}'`).join(', ')}` : 'it is empty';
+}
+
+type SecretLookup = { ok: true; value: string } | { ok: false; missing: 'secret' | 'key'; message: string };
+
+function lookup(
+  reader: ClusterReader,
+  ns: string,
+  ref: SecretKeyRef,
+  defaultKey: string,
+  field: string,
+  hint: string,
+): SecretLookup {
+  const key = ref.key ?? defaultKey;
+  const secret = reader.getSecret(ns, ref.name);
+  if (!secret) {
+    return {
+      ok: false,
+      missing: 'secret',
+      message: `Secret ${ns}/${ref.name} (${field}) does not exist; ${hint}`,
+    };
+  }
+  const value = secretValue(secret, key);
+  if (value === undefined) {
+    return {
+      ok: false,
+      missing: 'key',
+      message: `Secret ${ns}/${ref.name} has no key '${key}' (${keysOf(secret)}); set ${field}.key or add the key`,
+    };
+  }
+  return { ok: true, value };
+}
+
+/** The hash of the desired object, written as an annotation (computed without that annotation). */
+function withAppliedHash<T extends { metadata?: { annotations?: Record<string, string> } }>(obj: T): T {
+  const hash = hashParts(JSON.stringify(obj));
+  obj.metadata = {
+    ...obj.metadata,
+    annotations: { ...(obj.metadata?.annotations ?? {}), [APPLIED_HASH_ANNOTATION]: hash },
+  };
+  return obj;
+}
+
+/** True when the live object needs an apply: missing, applied from a different desired state, or drifted. */
+export function needsApply(
+  desired: { metadata?: { annotations?: Record<string, string> } },
+  live: unknown,
+): boolean {
+  if (!live) return true;
+  const liveHash = (live as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations?.[
+    APPLIED_HASH_ANNOTATION
+  ];
+  return liveHash !== desired.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] || !isSubset(desired, live);
+}
+
+export class Reconciler {
+  private readonly now: () => Date;
+
+  constructor(private readonly opts: ReconcilerOptions) {
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  /** Events are informative: a failure to record one is logged, not retried (except lost leadership). */
+  private async emit(
+    cr: MattermostAccessPlugin,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    try {
+      await this.opts.writer.event(cr, type, reason, message);
+    } catch (err) {
+      if (err instanceof NotLeaderError) throw err;
+      this.opts.logger.warn('Failed to record Event', {
+        namespace: cr.metadata.namespace,
+        name: cr.metadata.name,
+        reason,
+        error: (err as Error).message,
+      });
+    }
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const { reader, writer } = this.opts;
+    const cr = reader.getPlugin(namespace, name);
+    // Gone: the API server's garbage collector removes the children through their owner references.
+    if (!cr || cr.metadata.deletionTimestamp) return {};
+    const log = this.opts.logger.child({ namespace, name });
+    const now = this.now();
+    const generation = cr.metadata.generation ?? 0;
+    const requeue: number[] = [];
+
+    // 1. Configuration.
+    let rendered: RenderedConfig | undefined;
+    let config: CheckResult;
+    try {
+      rendered = renderConfig(cr.spec);
+      config = {
+        ok: true,
+        reason: REASON.ConfigRendered,
+        message: `Configuration rendered into ConfigMap ${namespace}/${name}`,
+      };
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err;
+      config = {
+        ok: false,
+        reason: REASON.InvalidSpec,
+        message: `Invalid spec: ${err.problems.join('; ')}; fix the MattermostAccessPlugin`,
+      };
+    }
+    let tokenHash = '';
+    if (rendered) {
+      const token = lookup(
+        reader,
+        namespace,
+        cr.spec.mattermost.tokenSecretRef,
+        DEFAULT_TOKEN_KEY,
+        'spec.mattermost.tokenSecretRef',
+        `create it with the bot's access token: kubectl create secret generic ${cr.spec.mattermost.tokenSecretRef.name} -n ${namespace} --from-literal=${cr.spec.mattermost.tokenSecretRef.key ?? DEFAULT_TOKEN_KEY}=<token>`,
+      );
+      if (!token.ok) {
+        config = {
+          ok: false,
+          reason: token.missing === 'secret' ? REASON.TokenSecretNotFound : REASON.TokenKeyNotFound,
+          message: token.message,
+        };
+        requeue.push(MISSING_SECRET_RETRY_MS);
+      } else {
+        tokenHash = hashParts(token.value.trim());
+      }
+      const caRef = cr.spec.mattermost.caSecretRef;
+      if (caRef && config.ok) {
+        const ca = lookup(
+          reader,
+          namespace,
+          caRef,
+          DEFAULT_CA_KEY,
+          'spec.mattermost.caSecretRef',
+          'create it with the PEM CA bundle of the Mattermost server',
+        );
+        if (!ca.ok) {
+          config = {
+            ok: false,
+            reason: ca.missing === 'secret' ? REASON.CASecretNotFound : REASON.CAKeyNotFound,
+            message: ca.message,
+          };
+          requeue.push(MISSING_SECRET_RETRY_MS);
+        }
+      }
+    }
+
+    // 2. Identity (parsed with the watcher's code, so both agree on what is valid).
+    let identity: CheckResult;
+    let expiresAt: Date | undefined;
+    let clusterName: string | undefined;
+    const idRef = cr.spec.teleport?.identitySecretRef;
+    if (!idRef?.name) {
+      identity = {
+        ok: false,
+        reason: REASON.IdentitySecretNotFound,
+        message: 'spec.teleport.identitySecretRef.name is not set',
+      };
+    } else {
+      const idKey = idRef.key ?? DEFAULT_IDENTITY_KEY;
+      const found = lookup(
+        reader,
+        namespace,
+        idRef,
+        DEFAULT_IDENTITY_KEY,
+        'spec.teleport.identitySecretRef',
+        'tbot writes it once it has joined the cluster, or create it from `tctl auth sign --format=file` output',
+      );
+      if (!found.ok) {
+        identity = {
+          ok: false,
+          reason: found.missing === 'secret' ? REASON.IdentitySecretNotFound : REASON.IdentityKeyNotFound,
+          message: found.message,
+        };
+        requeue.push(MISSING_SECRET_RETRY_MS);
+      } else {
+        const source = `Secret ${namespace}/${idRef.name} key '${idKey}'`;
+        try {
+          const parsed = parseIdentity(found.value, source);
+          expiresAt = parsed.notAfter;
+          clusterName = parsed.clusterName;
+          checkValidity(parsed, now);
+          identity = {
+            ok: true,
+            reason: REASON.IdentityValid,
+            message: `Identity of ${parsed.username} for cluster ${parsed.clusterName} is valid until ${parsed.notAfter.toISOString()}`,
+          };
+          // Come back when it expires, so the status turns False without any event.
+          requeue.push(Math.min(IDENTITY_RECHECK_MAX_MS, parsed.notAfter.getTime() - now.getTime() + 1000));
+        } catch (err) {
+          if (!(err instanceof IdentityError)) throw err;
+          const reason =
+            err.problem === 'expired'
+              ? REASON.IdentityExpired
+              : err.problem === 'not-yet-valid'
+                ? REASON.IdentityNotYetValid
+                : REASON.IdentityMalformed;
+          const hint =
+            reason === REASON.IdentityExpired ? '; check that tbot is running and renewing it' : '';
+          identity = { ok: false, reason, message: `${err.message}${hint}` };
+        }
+      }
+    }
+
+    // 3. Children (only from a valid spec: an invalid one leaves the running watcher untouched).
+    const previousHash = cr.status?.configHash;
+    let configHash: string | undefined = previousHash;
+    if (rendered) {
+      configHash = hashParts(rendered.toml, tokenHash);
+      const cm = withAppliedHash(buildConfigMap(cr, rendered.toml, this.opts.version));
+      if (needsApply(cm, reader.getConfigMap(namespace, name))) {
+        await writer.applyConfigMap(cm);
+        log.info('Applied ConfigMap');
+      }
+      const liveDeployment = reader.getDeployment(namespace, name);
+      const desired = withAppliedHash(
+        buildDeployment(cr, { defaultImage: this.opts.defaultImage, configHash, version: this.opts.version }),
+      );
+      if (needsApply(desired, liveDeployment)) {
+        await writer.applyDeployment(desired);
+        const liveHash = liveDeployment?.spec?.template?.metadata?.annotations?.[CONFIG_HASH_ANNOTATION];
+        if (!liveDeployment) {
+          log.info('Created Deployment');
+          await this.emit(
+            cr,
+            'Normal',
+            EVENT_REASON.DeploymentCreated,
+            `Created Deployment ${namespace}/${name} running the watcher`,
+          );
+        } else if (liveHash !== configHash) {
+          log.info('Updated Deployment with a new configuration', { config_hash: configHash });
+          await this.emit(
+            cr,
+            'Normal',
+            EVENT_REASON.ConfigChanged,
+            `Configuration changed (hash ${configHash}); rolling Deployment ${namespace}/${name}`,
+          );
+        } else {
+          log.info('Updated Deployment');
+        }
+      }
+    }
+
+    // 4. Status, written only when it differs; Events for transitions.
+    const status = computeStatus(
+      cr.status,
+      {
+        generation,
+        config,
+        identity,
+        ...(expiresAt ? { identityExpiresAt: expiresAt } : {}),
+        ...(clusterName ? { identityClusterName: clusterName } : {}),
+        deployment: reader.getDeployment(namespace, name),
+        deploymentName: name,
+        ...(configHash ? { configHash } : {}),
+        ...(rendered
+          ? { recipientCount: rendered.recipientCount }
+          : cr.status?.recipientCount !== undefined
+            ? { recipientCount: cr.status.recipientCount }
+            : {}),
+      },
+      now,
+    );
+    if (!jsonEqual(status, cr.status ?? {})) {
+      await writer.applyStatus(cr, status);
+      for (const type of [CONDITION.ConfigValid, CONDITION.IdentityValid, CONDITION.Ready]) {
+        const before = findCondition(cr.status?.conditions, type);
+        const after = findCondition(status.conditions, type);
+        if (!after || (before?.status === after.status && before.reason === after.reason)) continue;
+        if (!before && after.status === 'True' && type !== CONDITION.Ready) continue;
+        await this.emit(cr, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
+      }
+    }
+    const positive = requeue.filter((ms) => ms > 0);
+    return positive.length ? { requeueAfterMs: Math.min(...positive) } : {};
+  }
+}

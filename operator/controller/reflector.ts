@@ -1,0 +1,198 @@
+// A Reflector keeps an in-memory cache of one kind of object in sync with the API server: it lists,
+// then watches from the list's resourceVersion. When a watch ends (server timeout, network error) it
+// resumes from the last resourceVersion it saw, after a capped backoff for errors; only when the server
+// says that version is gone (410 Gone / "too old resource version") does it list again, calling
+// onDelete for objects that vanished meanwhile. Handlers only enqueue keys, so they never block.
+import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.js';
+
+export interface ListResult<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string };
+}
+
+export interface ReflectorHandlers<T> {
+  onUpsert(obj: T, old: T | undefined): void;
+  onDelete(obj: T): void;
+}
+
+export interface ReflectorOptions<T> {
+  kind: string;
+  kubeConfig: KubeConfig;
+  /** Collection path to watch, e.g. /apis/apps/v1/namespaces/ns/deployments. */
+  path: string;
+  labelSelector?: string;
+  list: () => Promise<ListResult<T>>;
+  handlers: ReflectorHandlers<T>;
+  logger: Logger;
+  /** Called on watch restarts and relists (for metrics). */
+  onRestart?: (reason: 'closed' | 'error' | 'gone') => void;
+}
+
+const WATCH_TIMEOUT_S = 25;
+const ERROR_BACKOFF_MAX_MS = 30_000;
+
+export function objectKey(obj: KubernetesObject): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
+function newerOrEqual(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b) return true;
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) >= BigInt(b);
+  return true;
+}
+
+function isGone(err: unknown): boolean {
+  const e = err as { statusCode?: number; code?: number } | undefined;
+  return e?.statusCode === 410 || e?.code === 410;
+}
+
+export class Reflector<T extends KubernetesObject> {
+  private readonly cache = new Map<string, T>();
+  private resourceVersion: string | undefined;
+  private abort: AbortController | undefined;
+  private stopped = false;
+  private synced = false;
+  private errorDelayMs = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: ReflectorOptions<T>) {}
+
+  /** Lists and starts watching; resolves after the first list (the cache is then synced). */
+  async start(): Promise<void> {
+    await this.relist();
+    this.synced = true;
+    void this.watch();
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.cache.get(`${namespace}/${name}`);
+  }
+
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+
+  /** Stores an object the operator itself just wrote, unless the watch already delivered a newer one. */
+  observe(obj: T): void {
+    const key = objectKey(obj);
+    const cur = this.cache.get(key);
+    if (!cur || newerOrEqual(obj.metadata?.resourceVersion, cur.metadata?.resourceVersion)) {
+      this.cache.set(key, obj);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.abort?.abort();
+  }
+
+  private async relist(): Promise<void> {
+    const result = await this.opts.list();
+    const seen = new Set<string>();
+    for (const item of result.items) {
+      const key = objectKey(item);
+      seen.add(key);
+      const old = this.cache.get(key);
+      this.cache.set(key, item);
+      if (old?.metadata?.resourceVersion !== item.metadata?.resourceVersion)
+        this.opts.handlers.onUpsert(item, old);
+    }
+    for (const [key, old] of this.cache) {
+      if (!seen.has(key)) {
+        this.cache.delete(key);
+        this.opts.handlers.onDelete(old);
+      }
+    }
+    this.resourceVersion = result.metadata?.resourceVersion;
+  }
+
+  private schedule(delayMs: number, fn: () => Promise<void>): void {
+    if (this.stopped) return;
+    this.retryTimer = setTimeout(() => void fn(), delayMs);
+    this.retryTimer.unref();
+  }
+
+  private async watch(): Promise<void> {
+    if (this.stopped) return;
+    let gone = false;
+    const onEvent = (type: string, obj: T) => {
+      if (type === 'BOOKMARK') {
+        this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
+        return;
+      }
+      if (type === 'ERROR') {
+        const status = obj as unknown as { code?: number; message?: string };
+        if (status.code === 410) gone = true;
+        else
+          this.opts.logger.warn('Watch returned an error', { kind: this.opts.kind, error: status.message });
+        return;
+      }
+      this.errorDelayMs = 0;
+      this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
+      const key = objectKey(obj);
+      if (type === 'DELETED') {
+        this.cache.delete(key);
+        this.opts.handlers.onDelete(obj);
+      } else {
+        const old = this.cache.get(key);
+        this.cache.set(key, obj);
+        this.opts.handlers.onUpsert(obj, old);
+      }
+    };
+    const onDone = (err: unknown) => {
+      this.abort = undefined;
+      if (this.stopped) return;
+      if (gone || isGone(err)) {
+        this.opts.onRestart?.('gone');
+        this.opts.logger.info('Watch resource version expired, listing again', { kind: this.opts.kind });
+        this.schedule(0, () => this.relistAndWatch());
+      } else if (err && (err as { name?: string }).name !== 'TimeoutError') {
+        this.opts.onRestart?.('error');
+        this.errorDelayMs = Math.min(ERROR_BACKOFF_MAX_MS, Math.max(500, this.errorDelayMs * 2));
+        this.opts.logger.warn('Watch failed, resuming', {
+          kind: this.opts.kind,
+          error: (err as Error).message ?? String(err),
+          retry_in_ms: this.errorDelayMs,
+        });
+        this.schedule(this.errorDelayMs, () => this.watch());
+      } else {
+        this.opts.onRestart?.('closed');
+        this.schedule(0, () => this.watch());
+      }
+    };
+    try {
+      this.abort = await new Watch(this.opts.kubeConfig).watch(
+        this.opts.path,
+        {
+          resourceVersion: this.resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: WATCH_TIMEOUT_S,
+          labelSelector: this.opts.labelSelector,
+        },
+        onEvent as (phase: string, obj: unknown) => void,
+        onDone,
+      );
+      if (this.stopped) this.abort.abort();
+    } catch (err) {
+      onDone(err);
+    }
+  }
+
+  private async relistAndWatch(): Promise<void> {
+    try {
+      await this.relist();
+      this.errorDelayMs = 0;
+      await this.watch();
+    } catch (err) {
+      this.errorDelayMs = Math.min(ERROR_BACKOFF_MAX_MS, Math.max(500, this.errorDelayMs * 2));
+      this.opts.logger.warn('List failed, retrying', { kind: this.opts.kind, error: (err as Error).message });
+      this.schedule(this.errorDelayMs, () => this.relistAndWatch());
+    }
+  }
+}
