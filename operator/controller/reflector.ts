@@ -58,9 +58,35 @@ export class Reflector<T extends KubernetesObject> {
 
   constructor(private readonly opts: ReflectorOptions<T>) {}
 
-  /** Lists and starts watching; resolves after the first list (the cache is then synced). */
+  /**
+   * Lists and starts watching; resolves after the first successful list (the cache is then synced).
+   * A failing list (API server starting, CRD not installed yet, missing RBAC) is retried with backoff
+   * and logged, so the operator comes up by itself once the cause is fixed. Rejects only if stopped.
+   */
   async start(): Promise<void> {
-    await this.relist();
+    let delay = 250;
+    for (;;) {
+      if (this.stopped) throw new Error(`${this.opts.kind} reflector stopped before its cache synced`);
+      try {
+        await this.relist();
+        break;
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        this.opts.logger.warn(`Failed to list ${this.opts.kind}, retrying`, {
+          path: this.opts.path,
+          error: code ? `HTTP ${code}` : (err as Error).message,
+          hint:
+            code === 404
+              ? 'is the MattermostAccessPlugin CRD installed?'
+              : code === 403
+                ? 'the operator lacks RBAC to list this resource'
+                : undefined,
+          retry_in_ms: delay,
+        });
+        await new Promise((r) => setTimeout(r, delay).unref());
+        delay = Math.min(ERROR_BACKOFF_MAX_MS, delay * 2);
+      }
+    }
     this.synced = true;
     void this.watch();
   }

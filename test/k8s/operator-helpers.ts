@@ -1,0 +1,173 @@
+// Helpers shared by the operator's tests against the harness kube-apiserver.
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ApiextensionsV1Api,
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import {
+  GROUP,
+  PLURAL,
+  VERSION,
+  API_VERSION,
+  KIND,
+  FIELD_MANAGER,
+} from '../../operator/controller/defaults.js';
+import type { MattermostAccessPlugin, MattermostAccessPluginSpec } from '../../operator/controller/types.js';
+import { identityFileText, TestCA } from '../teleport-server/ca.js';
+
+export const CRD_PATH = new URL('../../crds/mattermostaccessplugins.yaml', import.meta.url);
+const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+
+/** Installs (server-side applies) the CRD and waits until it is Established. */
+export async function installCrd(kc: KubeConfig): Promise<void> {
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  const crd = parseYaml(readFileSync(CRD_PATH, 'utf8')) as V1CustomResourceDefinition;
+  await api.patchCustomResourceDefinition(
+    { name: crd.metadata!.name!, body: crd, fieldManager: 'operator-tests', force: true },
+    SSA,
+  );
+  await waitFor('CRD established', async () => {
+    const live = await api.readCustomResourceDefinition({ name: crd.metadata!.name! });
+    return live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
+      ? true
+      : undefined;
+  });
+}
+
+/** Polls `fn` until it returns a value other than undefined (or throws the last error on timeout). */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    }
+    await sleep(100);
+  }
+}
+
+export const ca = TestCA.create('example.com');
+
+export function identityText(ttlMs = 3600_000, notBefore = new Date(Date.now() - 60_000)): string {
+  return identityFileText({ ca, ttlMs, notBefore, user: 'access-plugin' });
+}
+
+export async function putSecret(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  data: Record<string, string>,
+): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.patchNamespacedSecret(
+    {
+      name,
+      namespace,
+      fieldManager: 'operator-tests',
+      force: true,
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, namespace },
+        stringData: data,
+        type: 'Opaque',
+      },
+    },
+    SSA,
+  );
+}
+
+export function baseSpec(overrides: Partial<MattermostAccessPluginSpec> = {}): MattermostAccessPluginSpec {
+  return {
+    teleport: {
+      address: 'teleport.example.com:443',
+      identitySecretRef: { name: 'teleport-plugin-mattermost-identity' },
+    },
+    mattermost: {
+      url: 'https://mattermost.example.com',
+      tokenSecretRef: { name: 'mattermost-token' },
+      recipients: ['alice@example.com', 'team/example-channel'],
+    },
+    ...overrides,
+  };
+}
+
+export async function applyPlugin(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  spec: MattermostAccessPluginSpec,
+): Promise<void> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  await custom.patchNamespacedCustomObject(
+    {
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      name,
+      fieldManager: 'operator-tests',
+      force: true,
+      body: { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, spec },
+    },
+    SSA,
+  );
+}
+
+export async function getPlugin(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+): Promise<MattermostAccessPlugin> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  return (await custom.getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    name,
+  })) as MattermostAccessPlugin;
+}
+
+export function condition(cr: MattermostAccessPlugin, type: string) {
+  return cr.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Resolves with the exception an API call threw (fails when it did not throw). */
+export async function apiError(p: Promise<unknown>): Promise<ApiException<unknown>> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ApiException) return err;
+    throw err;
+  }
+  throw new Error('expected the API server to reject the request');
+}
+
+/** Sum of the operator's write counter, leaving out Lease renewals. */
+export async function writesExcludingLeases(counter: {
+  get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }>;
+}): Promise<number> {
+  const { values } = await counter.get();
+  return values.filter((v) => v.labels.resource !== 'leases').reduce((n, v) => n + v.value, 0);
+}
+
+export { FIELD_MANAGER };
