@@ -3,8 +3,30 @@
 // own clock, from when it last saw the record change), and every write uses the Lease's resourceVersion,
 // so two candidates can never both succeed. The leader renews every renewMs; any failed renewal gives up
 // leadership at once (a stale leader must stop writing before another may start).
-import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
+
+/** The Lease as JSON. (The typed CoordinationV1Api serialises MicroTime without microseconds, which
+ * the API server rejects, so the Lease goes through the untyped CustomObjectsApi instead.) */
+interface LeaseJson {
+  apiVersion: 'coordination.k8s.io/v1';
+  kind: 'Lease';
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  spec?: {
+    holderIdentity?: string | null;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+const LEASE = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' } as const;
+
+/** RFC 3339 with microseconds, as metav1.MicroTime requires. */
+export function microTime(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
 
 export interface LeaderElectionOptions {
   name: string;
@@ -29,7 +51,7 @@ export class LeaderElector {
   private observedAt = 0;
 
   constructor(
-    private readonly api: CoordinationV1Api,
+    private readonly api: CustomObjectsApi,
     private readonly opts: LeaderElectionOptions,
     private readonly callbacks: LeaderCallbacks,
     private readonly logger: Logger,
@@ -50,19 +72,13 @@ export class LeaderElector {
     if (this.leader) {
       this.setLeader(false);
       try {
-        const lease = await this.api.readNamespacedLease({
-          name: this.opts.name,
-          namespace: this.opts.namespace,
-        });
+        const ref = { ...LEASE, name: this.opts.name, namespace: this.opts.namespace };
+        const lease = (await this.api.getNamespacedCustomObject(ref)) as LeaseJson;
         if (lease.spec?.holderIdentity === this.opts.identity) {
-          lease.spec.holderIdentity = undefined;
+          lease.spec.holderIdentity = null;
           lease.spec.leaseDurationSeconds = 1;
           this.callbacks.onWrite?.('update');
-          await this.api.replaceNamespacedLease({
-            name: this.opts.name,
-            namespace: this.opts.namespace,
-            body: lease,
-          });
+          await this.api.replaceNamespacedCustomObject({ ...ref, body: lease });
         }
       } catch (err) {
         this.logger.debug('Failed to release the leader Lease', { error: (err as Error).message });
@@ -78,7 +94,10 @@ export class LeaderElector {
     } catch (err) {
       this.logger.warn('Failed to acquire or renew the leader Lease', {
         lease: `${this.opts.namespace}/${this.opts.name}`,
-        error: err instanceof ApiException ? `HTTP ${err.code}` : (err as Error).message,
+        error:
+          err instanceof ApiException
+            ? `HTTP ${err.code}: ${String(err.body).slice(0, 300)}`
+            : (err as Error).message,
       });
     }
     if (this.stopped) return;
@@ -107,15 +126,16 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { name, namespace, identity, leaseDurationS } = this.opts;
-    const now = new Date();
-    let lease: V1Lease;
+    const now = microTime(new Date());
+    let lease: LeaseJson;
     try {
-      lease = await this.api.readNamespacedLease({ name, namespace });
+      lease = (await this.api.getNamespacedCustomObject({ ...LEASE, name, namespace })) as LeaseJson;
     } catch (err) {
       if (!(err instanceof ApiException && err.code === 404)) throw err;
       this.callbacks.onWrite?.('create');
       try {
-        await this.api.createNamespacedLease({
+        await this.api.createNamespacedCustomObject({
+          ...LEASE,
           namespace,
           body: {
             apiVersion: 'coordination.k8s.io/v1',
@@ -155,7 +175,7 @@ export class LeaderElector {
     };
     this.callbacks.onWrite?.('update');
     try {
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      await this.api.replaceNamespacedCustomObject({ ...LEASE, name, namespace, body: lease });
     } catch (err) {
       if (err instanceof ApiException && err.code === 409) return false;
       throw err;

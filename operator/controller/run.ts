@@ -10,7 +10,6 @@
 import { hostname } from 'node:os';
 import {
   AppsV1Api,
-  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
@@ -299,7 +298,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
   let elector: LeaderElector | undefined;
   if (opts.leaderElect) {
     elector = new LeaderElector(
-      kc.makeApiClient(CoordinationV1Api),
+      custom,
       {
         name: opts.leaseName ?? DEFAULT_LEASE_NAME,
         namespace: opts.leaseNamespace ?? ns ?? process.env.POD_NAMESPACE ?? 'default',
