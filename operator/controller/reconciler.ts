@@ -340,9 +340,10 @@ export class Reconciler {
       now,
     );
     if (!jsonEqual(status, cr.status ?? {})) {
+      const previous = cr.status?.conditions ?? [];
       await writer.applyStatus(cr, status);
       for (const type of [CONDITION.ConfigValid, CONDITION.IdentityValid, CONDITION.Ready]) {
-        const before = findCondition(cr.status?.conditions, type);
+        const before = findCondition(previous, type);
         const after = findCondition(status.conditions, type);
         if (!after || (before?.status === after.status && before.reason === after.reason)) continue;
         if (!before && after.status === 'True' && type !== CONDITION.Ready) continue;
