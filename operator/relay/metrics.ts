@@ -1,0 +1,105 @@
+// The watcher's Prometheus metrics, on a Registry of its own (several watchers can live in one
+// process in tests without clashing on the global registry).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const PREFIX = 'teleport_mattermost_';
+
+export type PostResult = 'created' | 'adopted' | 'failed' | 'skipped';
+
+export interface RelayMetrics {
+  registry: Registry;
+  events: Counter<'type'>;
+  posts: Counter<'result'>;
+  replies: Counter<'result'>;
+  updates: Counter<'result'>;
+  notices: Counter<'result'>;
+  retries: Counter<'operation'>;
+  requeues: Counter;
+  queueDepth: Gauge;
+  deliveryLatency: Histogram;
+  identityExpiry: Gauge;
+  watchInitialized: Gauge;
+  mattermostReachable: Gauge;
+  catchUps: Counter;
+}
+
+export function createRelayMetrics(opts: { defaultMetrics?: boolean } = {}): RelayMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  const registers = [registry];
+  return {
+    registry,
+    events: new Counter({
+      name: `${PREFIX}events_total`,
+      help: 'Teleport watch events received, by type (INIT, PUT, DELETE, RULE_PUT, RULE_DELETE).',
+      labelNames: ['type'],
+      registers,
+    }),
+    posts: new Counter({
+      name: `${PREFIX}posts_total`,
+      help: 'Root posts, by result: created, adopted (found after a crash instead of re-posting), failed, skipped.',
+      labelNames: ['result'],
+      registers,
+    }),
+    replies: new Counter({
+      name: `${PREFIX}replies_total`,
+      help: 'Review thread replies, by result.',
+      labelNames: ['result'],
+      registers,
+    }),
+    updates: new Counter({
+      name: `${PREFIX}updates_total`,
+      help: 'Root post edits (status changes), by result.',
+      labelNames: ['result'],
+      registers,
+    }),
+    notices: new Counter({
+      name: `${PREFIX}requester_notices_total`,
+      help: 'Direct messages to requesters on resolution, by result.',
+      labelNames: ['result'],
+      registers,
+    }),
+    retries: new Counter({
+      name: `${PREFIX}retries_total`,
+      help: 'Retried calls after a temporary failure, by operation.',
+      labelNames: ['operation'],
+      registers,
+    }),
+    requeues: new Counter({
+      name: `${PREFIX}requeues_total`,
+      help: 'Requests put back on the queue after their retry budget ran out (never dropped).',
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: `${PREFIX}queue_depth`,
+      help: 'Requests with work pending, waiting for a retry, or in progress.',
+      registers,
+    }),
+    deliveryLatency: new Histogram({
+      name: `${PREFIX}delivery_latency_seconds`,
+      help: 'Time from an event being queued to its request being fully reconciled in Mattermost.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    }),
+    identityExpiry: new Gauge({
+      name: `${PREFIX}identity_expiry_timestamp_seconds`,
+      help: 'When the Teleport identity in use expires (Unix seconds).',
+      registers,
+    }),
+    watchInitialized: new Gauge({
+      name: `${PREFIX}watch_initialized`,
+      help: '1 when the Teleport watch has received INIT, else 0.',
+      registers,
+    }),
+    mattermostReachable: new Gauge({
+      name: `${PREFIX}mattermost_reachable`,
+      help: '1 when the last Mattermost call reached the server, else 0.',
+      registers,
+    }),
+    catchUps: new Counter({
+      name: `${PREFIX}catch_ups_total`,
+      help: 'Catch-up passes (on start and after each watch reconnect).',
+      registers,
+    }),
+  };
+}

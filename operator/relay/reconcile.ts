@@ -1,0 +1,697 @@
+/*
+ * Reconciling one access request with Mattermost: the lifecycle state machine.
+ *
+ * The relay is level-based: for a request it knows the newest snapshot (or that it was deleted) and
+ * the plugin data stored in Teleport, and it does whatever brings Mattermost in line, in this order:
+ *
+ *   1. decide   — choose recipients (Access Monitoring Rules, else role_to_recipients + suggested
+ *                 reviewers), resolve them to channel ids, and record them (`mm_recipients`) together
+ *                 with the post intent time (`mm_post_intent_at`) in ONE CAS write, before any post.
+ *   2. post     — one root post per recorded channel that has no message yet; record `messages`
+ *                 (upstream's `channel/post,…`) after the posts.
+ *   3. reply    — for each review past `reviews_count`: record the reply intent (`mm_reply_intent`),
+ *                 reply in every thread, then bump `reviews_count` and clear the intent.
+ *   4. edit     — when the text the root posts should show changed (status, resolution reason, review
+ *                 count), edit every post, then record `resolution`/`resolve_reason` and the text hash.
+ *   5. notify   — optionally a direct message to the requester once per resolution (same intent scheme).
+ *
+ * Crash safety. Every post carries props `teleport_request_id` (+ kind, review index), and every post is
+ * preceded by a recorded intent with a timestamp. If the process dies between "post created" and "post
+ * recorded", the next attempt finds the intent, lists the channel's posts since the intent time
+ * (minus a clock-skew margin) and adopts our post instead of posting again. The same search runs after
+ * any ambiguous failure (timeout, 5xx, reset: the post may have been created). A crash before the intent
+ * is recorded has posted nothing. Edits are idempotent, so they need no intent: a crash before the
+ * record just edits again. Upstream's window (data created but messages never recorded → never posted)
+ * cannot happen: recipients without messages are posted on the next pass.
+ *
+ * Compatibility. Upstream's keys are written exactly as upstream does; data written by the upstream
+ * plugin (messages but no `mm_recipients`) is taken as "already posted", and its resolution is honoured
+ * (a resolved request keeps its tag; a later deletion does not turn APPROVED into EXPIRED).
+ *
+ * Failures. Temporary failures are retried per call with a budget per recipient; when one is still
+ * failing, what succeeded is recorded and RetryLaterError re-queues the request. A permanent failure for
+ * one recipient (channel or root post not found, 400) is logged once and that recipient is skipped.
+ */
+import type { PluginConfig } from '../config/types.js';
+import { MattermostError, type MattermostApi, type MattermostPost, type NewPost } from '../mattermost/api.js';
+import type { Logger } from '../observability/logger.js';
+import {
+  isTeleportError,
+  type AccessMonitoringRule,
+  type AccessRequest,
+  type TeleportApi,
+} from '../teleport/api.js';
+import { PLUGIN_NAME } from '../config/defaults.js';
+import type { RelayMetrics } from './metrics.js';
+import {
+  decodePluginData,
+  emptyPluginData,
+  encodePluginData,
+  expectAbsent,
+  pendingChannels,
+  type RequestPluginData,
+  type ResolutionTag,
+  type SentMessage,
+} from './plugindata.js';
+import { chooseRecipients, dedupe, isEmail } from './recipients.js';
+import type { RecipientResolver } from './resolver.js';
+import { backoffDelay, classifyError, sleep, withRetry, type RetryPolicy } from './retry.js';
+import { renderRequestPost, renderRequesterNotice, renderReviewReply } from '../mattermost/render.js';
+import {
+  pluginDataFields,
+  postView,
+  requestFromPluginData,
+  resolutionOf,
+  textHash,
+  type ClusterInfo,
+} from './view.js';
+
+/** Props on every post we make, so we can recognise our own posts after a crash. */
+export const POST_PROPS = {
+  requestId: 'teleport_request_id',
+  kind: 'teleport_post',
+  reviewIndex: 'teleport_review_index',
+  resolution: 'teleport_resolution',
+} as const;
+
+export type WorkOrigin = 'event' | 'catchup';
+export type WorkItem =
+  { kind: 'put'; request: AccessRequest; origin: WorkOrigin } | { kind: 'delete'; origin: WorkOrigin };
+
+/** How far along a snapshot is, so an older snapshot (e.g. from a catch-up list) never replaces a newer one. */
+function progress(request: AccessRequest): number {
+  return (request.state === 'PENDING' ? 0 : 1_000_000) + request.reviews.length;
+}
+
+/** Combines queued work for one request: deletion wins; otherwise the most advanced snapshot. */
+export function mergeWork(pending: WorkItem, next: WorkItem): WorkItem {
+  if (pending.kind === 'delete') return pending;
+  if (next.kind === 'delete') return next;
+  const origin: WorkOrigin = pending.origin === 'event' || next.origin === 'event' ? 'event' : 'catchup';
+  const request = progress(next.request) >= progress(pending.request) ? next.request : pending.request;
+  return { kind: 'put', request, origin };
+}
+
+export interface RelayTuning {
+  /** Requests reconciled at once. */
+  concurrency: number;
+  /** Per call, per recipient. */
+  retry: RetryPolicy;
+  /** Delay before a request whose budget ran out is tried again. */
+  requeue: { baseDelayMs: number; maxDelayMs: number };
+  /** Plugin-data CAS conflicts: backoff (upstream: 1 ms to 1 s) and how long to keep trying. */
+  cas: RetryPolicy;
+  recipientCacheTtlMs: number;
+  /** Resolved requests without plugin data are posted by catch-up only when created this recently. */
+  catchUpWindowMs: number;
+  /** How far before an intent to search a channel (clock skew between us and Mattermost). */
+  searchMarginMs: number;
+  /** How often to probe Mattermost (GET /users/me) while it is unreachable. */
+  probeIntervalMs: number;
+}
+
+export const DEFAULT_TUNING: RelayTuning = {
+  concurrency: 16,
+  retry: { baseDelayMs: 250, maxDelayMs: 10_000, budgetMs: 30_000 },
+  requeue: { baseDelayMs: 1_000, maxDelayMs: 60_000 },
+  cas: { baseDelayMs: 1, maxDelayMs: 1_000, budgetMs: 30_000 },
+  recipientCacheTtlMs: 5 * 60_000,
+  catchUpWindowMs: 24 * 3_600_000,
+  searchMarginMs: 5 * 60_000,
+  probeIntervalMs: 5_000,
+};
+
+export function mergeTuning(partial: Partial<RelayTuning> | undefined): RelayTuning {
+  return {
+    ...DEFAULT_TUNING,
+    ...partial,
+    retry: { ...DEFAULT_TUNING.retry, ...partial?.retry },
+    requeue: { ...DEFAULT_TUNING.requeue, ...partial?.requeue },
+    cas: { ...DEFAULT_TUNING.cas, ...partial?.cas },
+  };
+}
+
+export interface ReconcileDeps {
+  teleport: TeleportApi;
+  mattermost: MattermostApi;
+  logger: Logger;
+  metrics: RelayMetrics;
+  resolver: RecipientResolver;
+  rules: () => Iterable<AccessMonitoringRule>;
+  config: () => PluginConfig;
+  cluster: () => ClusterInfo;
+  tuning: RelayTuning;
+  /** Mattermost answered (true) or is unreachable after retries (false). */
+  reachability: (ok: boolean) => void;
+  now?: () => number;
+}
+
+/** Thrown to put the request back on the queue after what succeeded was recorded. */
+export class RetryLaterError extends Error {
+  constructor(message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'RetryLaterError';
+  }
+}
+
+interface DataState {
+  raw: Record<string, string> | undefined;
+  data: RequestPluginData | undefined;
+}
+
+type PostOutcome =
+  { ok: true; post: MattermostPost; adopted: boolean } | { ok: false; permanent: boolean; error: unknown };
+
+/** The resolution the posts should show, given what the request says and what was recorded. */
+export function targetResolution(
+  request: AccessRequest | undefined,
+  recorded: ResolutionTag,
+): { target: ResolutionTag; conflict?: ResolutionTag } {
+  const wanted: ResolutionTag | undefined = request ? resolutionOf(request) : 'EXPIRED';
+  if (wanted === undefined) return { target: recorded };
+  if (recorded === '') return { target: wanted };
+  // Resolved once: keep it (as upstream). Deletion after approval is normal (access expired).
+  if (wanted !== recorded && wanted !== '' && wanted !== 'EXPIRED')
+    return { target: recorded, conflict: wanted };
+  return { target: recorded };
+}
+
+export class Reconciler {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ReconcileDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  // ---------- calls with retries ----------
+
+  private async mm<T>(operation: string, fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    try {
+      const result = await withRetry(fn, this.deps.tuning.retry, {
+        signal,
+        onRetry: () => this.deps.metrics.retries.inc({ operation }),
+      });
+      this.deps.reachability(true);
+      return result;
+    } catch (err) {
+      if (err instanceof MattermostError && err.kind === 'Unavailable') this.deps.reachability(false);
+      else if (err instanceof MattermostError) this.deps.reachability(true);
+      throw err;
+    }
+  }
+
+  private tp<T>(operation: string, fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    return withRetry(fn, this.deps.tuning.retry, {
+      signal,
+      onRetry: () => this.deps.metrics.retries.inc({ operation }),
+    });
+  }
+
+  private async read(requestId: string, signal: AbortSignal): Promise<DataState> {
+    const raw = await this.tp(
+      'get_plugin_data',
+      () => this.deps.teleport.getPluginData(requestId, PLUGIN_NAME),
+      signal,
+    );
+    return { raw, data: raw ? decodePluginData(raw) : undefined };
+  }
+
+  /**
+   * Read-modify-write with compare-and-swap; `mutate` returns undefined for "nothing to write".
+   * Retries on CompareFailed with upstream's backoff (1 ms to 1 s).
+   */
+  async update(
+    requestId: string,
+    mutate: (current: RequestPluginData | undefined) => RequestPluginData | undefined,
+    signal: AbortSignal,
+  ): Promise<DataState> {
+    const started = this.now();
+    for (let attempt = 0; ; attempt++) {
+      const state = await this.read(requestId, signal);
+      const next = mutate(state.data ? structuredClone(state.data) : undefined);
+      if (!next) return state;
+      const set = encodePluginData(next);
+      const expect = state.raw ? { ...state.raw } : expectAbsent();
+      try {
+        await this.tp(
+          'update_plugin_data',
+          () => this.deps.teleport.updatePluginData(requestId, PLUGIN_NAME, set, expect),
+          signal,
+        );
+        const raw = { ...(state.raw ?? {}) };
+        for (const [k, v] of Object.entries(set)) {
+          if (v === '') delete raw[k];
+          else raw[k] = v;
+        }
+        return { raw, data: next };
+      } catch (err) {
+        if (!isTeleportError(err, 'CompareFailed')) throw err;
+        if (this.now() - started > this.deps.tuning.cas.budgetMs) {
+          throw new RetryLaterError('plugin data kept changing under us', err);
+        }
+        await sleep(backoffDelay(attempt, this.deps.tuning.cas), signal);
+      }
+    }
+  }
+
+  /**
+   * Creates a post once: when `searchSince` is set (an intent existed) or after an ambiguous failure,
+   * first looks in the channel for a post of ours matching `isOurs`.
+   */
+  private async postOnce(
+    post: NewPost,
+    isOurs: (p: MattermostPost) => boolean,
+    intentAt: number,
+    searchFirst: boolean,
+    signal: AbortSignal,
+    operation: string,
+  ): Promise<PostOutcome> {
+    let search = searchFirst;
+    const since = Math.max(0, intentAt - this.deps.tuning.searchMarginMs);
+    try {
+      const result = await this.mm(
+        operation,
+        async () => {
+          if (search) {
+            const found = (await this.deps.mattermost.listPostsSince(post.channelId, since)).find(isOurs);
+            if (found) return { post: found, adopted: true };
+          }
+          try {
+            return { post: await this.deps.mattermost.createPost(post), adopted: false };
+          } catch (err) {
+            // The post may exist even though the call failed (timeout after the server saved it).
+            if (classifyError(err) === 'temporary') search = true;
+            throw err;
+          }
+        },
+        signal,
+      );
+      return { ok: true, ...result };
+    } catch (err) {
+      const permanent =
+        err instanceof MattermostError && (err.kind === 'NotFound' || err.kind === 'BadRequest');
+      return { ok: false, permanent, error: err };
+    }
+  }
+
+  private async decideChannels(request: AccessRequest, log: Logger, signal: AbortSignal): Promise<string[]> {
+    const config = this.deps.config();
+    const choice = chooseRecipients(request, config.roleToRecipients, this.deps.rules());
+    for (const skipped of choice.skippedRules) {
+      log.warn('Failed to parse access monitoring notification rule; skipping it', {
+        rule: skipped.name,
+        error: skipped.reason,
+      });
+    }
+    for (const reviewer of choice.invalidSuggestedReviewers) {
+      log.warn('Failed to notify a suggested reviewer with an invalid email address', { reviewer });
+    }
+    const resolved = await this.deps.resolver.resolveAll(choice.recipients, signal);
+    log.debug('Recipients chosen', {
+      source: choice.source,
+      recipients: choice.recipients,
+      channels: resolved.map((r) => r.channelId),
+    });
+    return resolved.map((r) => r.channelId);
+  }
+
+  // ---------- the state machine ----------
+
+  async reconcile(requestId: string, item: WorkItem, signal: AbortSignal): Promise<void> {
+    const request = item.kind === 'put' ? item.request : undefined;
+    let log = this.deps.logger.child({ request_id: requestId, ...(request ? { user: request.user } : {}) });
+    if (request && resolutionOf(request) === undefined) {
+      log.warn('Unknown request state; ignoring the event', { state: request.state });
+      return;
+    }
+    let st = await this.read(requestId, signal);
+    if (!request && !st.data) {
+      log.debug('Deleted request has no plugin data: it was never posted; nothing to update');
+      return;
+    }
+    if (!request && st.data) log = log.child({ user: st.data.user });
+
+    // 1. decide recipients (before any post, together with the post intent).
+    const intentAtStart = st.data?.postIntentAt;
+    const undecided = !st.data || (st.data.recipients === undefined && st.data.messages.length === 0);
+    if (request && undecided) {
+      if (
+        !st.data &&
+        item.origin === 'catchup' &&
+        request.state !== 'PENDING' &&
+        (request.created?.getTime() ?? 0) < this.now() - this.deps.tuning.catchUpWindowMs
+      ) {
+        log.debug('Catch-up: resolved request older than the catch-up window was never posted; leaving it');
+        return;
+      }
+      const channels = await this.decideChannels(request, log, signal);
+      if (channels.length === 0) {
+        log.warn('No channel to post');
+        return;
+      }
+      try {
+        st = await this.update(
+          requestId,
+          (cur) => {
+            if (cur && (cur.recipients !== undefined || cur.messages.length > 0)) return undefined;
+            return {
+              ...(cur ?? emptyPluginData()),
+              ...pluginDataFields(request),
+              recipients: channels,
+              postIntentAt: this.now(),
+            };
+          },
+          signal,
+        );
+      } catch (err) {
+        if (isTeleportError(err, 'NotFound')) {
+          log.debug('Request disappeared before it could be recorded');
+          return;
+        }
+        throw err;
+      }
+    }
+    let data = st.data;
+    if (!data) return;
+
+    // 2. root posts for recorded recipients without a message.
+    const pending = pendingChannels(data);
+    if (pending.length > 0) {
+      await this.postRoots(requestId, request, data, pending, intentAtStart !== undefined, log, signal);
+      st = await this.read(requestId, signal);
+      data = st.data as RequestPluginData;
+      if (pendingChannels(data).length > 0) {
+        throw new RetryLaterError(`${pendingChannels(data).length} recipient(s) still to post`);
+      }
+    }
+
+    // 3. thread replies for reviews past reviews_count.
+    if (request && data.messages.length > 0 && request.reviews.length > data.reviewsCount) {
+      data = await this.postReplies(requestId, request, data, log, signal);
+    }
+
+    // 4. edit the root posts when what they should show changed.
+    data = await this.editRoots(requestId, request, data, log, signal);
+
+    // 5. tell the requester (optional).
+    if (this.deps.config().mattermost.notifyRequester) {
+      await this.notifyRequester(requestId, request, data, log, signal);
+    }
+  }
+
+  private render(
+    requestId: string,
+    request: AccessRequest | undefined,
+    data: RequestPluginData,
+    resolution: ResolutionTag,
+  ): string {
+    const current = request ?? requestFromPluginData(requestId, data);
+    return renderRequestPost(postView(current, resolution, this.deps.cluster()));
+  }
+
+  private async postRoots(
+    requestId: string,
+    request: AccessRequest | undefined,
+    data: RequestPluginData,
+    channels: string[],
+    searchFirst: boolean,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { target } = targetResolution(request, data.resolution);
+    const text = this.render(requestId, request, data, target);
+    const intentAt = data.postIntentAt ?? this.now();
+    const props = { [POST_PROPS.requestId]: requestId, [POST_PROPS.kind]: 'request' };
+    const outcomes = await Promise.all(
+      channels.map(async (channelId) => {
+        const outcome = await this.postOnce(
+          { channelId, message: text, props },
+          (p) => p.rootId === '' && p.props[POST_PROPS.requestId] === requestId,
+          intentAt,
+          searchFirst,
+          signal,
+          'create_post',
+        );
+        return { channelId, outcome };
+      }),
+    );
+    const created: SentMessage[] = [];
+    const dropped: string[] = [];
+    for (const { channelId, outcome } of outcomes) {
+      if (outcome.ok) {
+        created.push({ channelId, postId: outcome.post.id });
+        this.deps.metrics.posts.inc({ result: outcome.adopted ? 'adopted' : 'created' });
+        log.info(outcome.adopted ? 'Found our earlier post; not posting again' : 'Posted the request', {
+          channel: channelId,
+          post_id: outcome.post.id,
+        });
+      } else if (outcome.permanent) {
+        dropped.push(channelId);
+        this.deps.metrics.posts.inc({ result: 'skipped' });
+        log.warn('Mattermost refused the post for this recipient; skipping it', {
+          channel: channelId,
+          error: errorText(outcome.error),
+        });
+      } else {
+        this.deps.metrics.posts.inc({ result: 'failed' });
+        log.warn('Could not post yet; will retry', { channel: channelId, error: errorText(outcome.error) });
+      }
+    }
+    if (created.length === 0 && dropped.length === 0) return;
+    const hash = textHash(text);
+    await this.update(
+      requestId,
+      (cur) => {
+        if (!cur) return undefined;
+        const first = cur.messages.length === 0;
+        const next: RequestPluginData = {
+          ...cur,
+          messages: dedupe([...cur.messages, ...created], (m) => m.channelId),
+          recipients: (cur.recipients ?? []).filter((c) => !dropped.includes(c)),
+        };
+        if (first && created.length > 0) {
+          // The posts were written in their current form: record what they show.
+          next.renderedHash = hash;
+          next.resolution = target;
+          if (target !== '' && target !== 'EXPIRED' && request) next.resolveReason = request.resolveReason;
+        }
+        return next;
+      },
+      signal,
+    );
+  }
+
+  private async postReplies(
+    requestId: string,
+    request: AccessRequest,
+    start: RequestPluginData,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<RequestPluginData> {
+    let data = start;
+    for (let index = data.reviewsCount; index < request.reviews.length; index++) {
+      const review = request.reviews[index];
+      if (!review) break;
+      const searchFirst = data.replyIntent?.index === index;
+      let intentAt = data.replyIntent?.at ?? this.now();
+      if (!searchFirst) {
+        intentAt = this.now();
+        const st = await this.update(
+          requestId,
+          (cur) =>
+            cur && cur.reviewsCount === index ? { ...cur, replyIntent: { index, at: intentAt } } : undefined,
+          signal,
+        );
+        data = st.data as RequestPluginData;
+        if (data.reviewsCount !== index) continue; // someone else replied meanwhile
+      }
+      const text = renderReviewReply(review);
+      const props = {
+        [POST_PROPS.requestId]: requestId,
+        [POST_PROPS.kind]: 'review',
+        [POST_PROPS.reviewIndex]: index,
+      };
+      const outcomes = await Promise.all(
+        data.messages.map(async (m) => ({
+          m,
+          outcome: await this.postOnce(
+            { channelId: m.channelId, rootId: m.postId, message: text, props },
+            (p) => p.rootId === m.postId && String(p.props[POST_PROPS.reviewIndex]) === String(index),
+            intentAt,
+            searchFirst,
+            signal,
+            'create_reply',
+          ),
+        })),
+      );
+      let temporary = 0;
+      for (const { m, outcome } of outcomes) {
+        const fields = { channel: m.channelId, root_id: m.postId, review_author: review.author };
+        if (outcome.ok) {
+          this.deps.metrics.replies.inc({ result: outcome.adopted ? 'adopted' : 'created' });
+          log.info(outcome.adopted ? 'Found our earlier review reply' : 'Replied with a review', fields);
+        } else if (outcome.permanent) {
+          this.deps.metrics.replies.inc({ result: 'skipped' });
+          log.warn('Mattermost refused the review reply (root post gone?); skipping this thread', {
+            ...fields,
+            error: errorText(outcome.error),
+          });
+        } else {
+          temporary++;
+          this.deps.metrics.replies.inc({ result: 'failed' });
+          log.warn('Could not reply yet; will retry', { ...fields, error: errorText(outcome.error) });
+        }
+      }
+      if (temporary > 0) throw new RetryLaterError(`${temporary} review reply(ies) still to post`);
+      const st = await this.update(
+        requestId,
+        (cur) =>
+          cur
+            ? { ...cur, reviewsCount: Math.max(cur.reviewsCount, index + 1), replyIntent: undefined }
+            : undefined,
+        signal,
+      );
+      data = st.data as RequestPluginData;
+    }
+    return data;
+  }
+
+  private async editRoots(
+    requestId: string,
+    request: AccessRequest | undefined,
+    data: RequestPluginData,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<RequestPluginData> {
+    if (data.messages.length === 0) return data;
+    const { target, conflict } = targetResolution(request, data.resolution);
+    if (conflict) {
+      log.warn('Request is already resolved; keeping the recorded resolution', {
+        existing: data.resolution,
+        event: conflict,
+      });
+    } else if (!request && data.resolution !== '') {
+      log.debug('Resolved request was deleted (access expired); the posts keep showing the resolution', {
+        resolution: data.resolution,
+      });
+    }
+    const text = this.render(requestId, request, data, target);
+    const hash = textHash(text);
+    if (hash === data.renderedHash && target === data.resolution) return data;
+    const props = { [POST_PROPS.requestId]: requestId, [POST_PROPS.kind]: 'request' };
+    const outcomes = await Promise.all(
+      data.messages.map(async (m) => {
+        try {
+          await this.mm('update_post', () => this.deps.mattermost.updatePost(m.postId, text, props), signal);
+          return { m, ok: true as const };
+        } catch (err) {
+          const permanent =
+            err instanceof MattermostError && (err.kind === 'NotFound' || err.kind === 'BadRequest');
+          return { m, ok: false as const, permanent, err };
+        }
+      }),
+    );
+    let temporary = 0;
+    for (const o of outcomes) {
+      const fields = { channel: o.m.channelId, post_id: o.m.postId, status: target || 'PENDING' };
+      if (o.ok) {
+        this.deps.metrics.updates.inc({ result: 'updated' });
+        log.info('Updated the request post', fields);
+      } else if (o.permanent) {
+        this.deps.metrics.updates.inc({ result: 'skipped' });
+        log.warn('Mattermost refused the edit (post deleted?); skipping it', {
+          ...fields,
+          error: errorText(o.err),
+        });
+      } else {
+        temporary++;
+        this.deps.metrics.updates.inc({ result: 'failed' });
+        log.warn('Could not update the post yet; will retry', { ...fields, error: errorText(o.err) });
+      }
+    }
+    if (temporary > 0) throw new RetryLaterError(`${temporary} post edit(s) still to do`);
+    const st = await this.update(
+      requestId,
+      (cur) => {
+        if (!cur) return undefined;
+        const next: RequestPluginData = { ...cur, resolution: target, renderedHash: hash };
+        if (request && target !== '' && target !== 'EXPIRED') next.resolveReason = request.resolveReason;
+        return next;
+      },
+      signal,
+    );
+    if (target !== data.resolution) {
+      log.info('Marked request with resolution', { resolution: target || 'PENDING' });
+    }
+    return st.data as RequestPluginData;
+  }
+
+  private async notifyRequester(
+    requestId: string,
+    request: AccessRequest | undefined,
+    data: RequestPluginData,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const tag = data.resolution;
+    if (tag !== 'APPROVED' && tag !== 'DENIED' && tag !== 'PROMOTED') return;
+    if (data.requesterNotified === tag) return;
+    const user = request?.user ?? data.user;
+    const recordDone = () =>
+      this.update(
+        requestId,
+        (cur) => (cur ? { ...cur, requesterNotified: tag, noticeIntentAt: undefined } : undefined),
+        signal,
+      );
+    if (!isEmail(user)) {
+      log.debug('Requester is not an email address; no direct message');
+      await recordDone();
+      return;
+    }
+    const dm = await this.deps.resolver.resolve(user, signal);
+    if (!dm) {
+      this.deps.metrics.notices.inc({ result: 'skipped' });
+      await recordDone();
+      return;
+    }
+    const searchFirst = data.noticeIntentAt !== undefined;
+    const intentAt = data.noticeIntentAt ?? this.now();
+    if (!searchFirst) {
+      await this.update(requestId, (cur) => (cur ? { ...cur, noticeIntentAt: intentAt } : undefined), signal);
+    }
+    const view = postView(request ?? requestFromPluginData(requestId, data), tag, this.deps.cluster());
+    const outcome = await this.postOnce(
+      {
+        channelId: dm.channelId,
+        message: renderRequesterNotice(view),
+        props: {
+          [POST_PROPS.requestId]: requestId,
+          [POST_PROPS.kind]: 'notice',
+          [POST_PROPS.resolution]: tag,
+        },
+      },
+      (p) =>
+        p.rootId === '' &&
+        p.props[POST_PROPS.requestId] === requestId &&
+        p.props[POST_PROPS.resolution] === tag,
+      intentAt,
+      searchFirst,
+      signal,
+      'create_notice',
+    );
+    if (!outcome.ok && !outcome.permanent) {
+      this.deps.metrics.notices.inc({ result: 'failed' });
+      throw new RetryLaterError('requester notice still to send', outcome.error);
+    }
+    this.deps.metrics.notices.inc({ result: outcome.ok ? 'created' : 'skipped' });
+    log.info(outcome.ok ? 'Told the requester about the resolution' : 'Could not message the requester', {
+      channel: dm.channelId,
+      resolution: tag,
+    });
+    await recordDone();
+  }
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

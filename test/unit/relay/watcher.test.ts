@@ -1,0 +1,294 @@
+// The relay end to end against in-memory Teleport and Mattermost: lifecycle, crash windows, retries,
+// catch-up and upstream compatibility.
+import { silentLogger } from '../../../operator/observability/logger.js';
+import { decodePluginData } from '../../../operator/relay/plugindata.js';
+import { runWatcher, type WatcherInternals } from '../../../operator/relay/run.js';
+import { parsePostFields } from '../../../operator/mattermost/render.js';
+import { FAST_TUNING, MemoryMattermost, MemoryTeleport, testConfig, until } from './fakes.js';
+
+const logger = silentLogger();
+const REVIEWER1 = 'reviewer1@example.com';
+const REVIEWER2 = 'reviewer2@example.com';
+
+let teleport: MemoryTeleport;
+let mattermost: MemoryMattermost;
+let watchers: WatcherInternals[];
+
+beforeEach(() => {
+  teleport = new MemoryTeleport();
+  mattermost = new MemoryMattermost();
+  mattermost.addChannel(REVIEWER1, 'dm-reviewer1');
+  mattermost.addChannel(REVIEWER2, 'dm-reviewer2');
+  mattermost.addChannel('team-llama/channel-llama', 'ch-llama');
+  mattermost.addChannel('requester@example.com', 'dm-requester');
+  watchers = [];
+});
+
+afterEach(async () => {
+  for (const w of watchers) await w.stop(1000);
+});
+
+async function start(roleToRecipients: Record<string, string[]> = { editor: [REVIEWER1] }, notify = false) {
+  const w = await runWatcher(testConfig(roleToRecipients, notify), logger, {
+    teleport,
+    mattermost,
+    tuning: FAST_TUNING,
+  });
+  watchers.push(w);
+  await until(() => w.ready() === undefined, 5000, 'ready');
+  return w;
+}
+
+const data = (id: string) => decodePluginData(teleport.pluginData(id) ?? {});
+const status = (message: string) => parsePostFields(message).Status;
+
+describe('relay lifecycle', () => {
+  it('posts to role recipients and a suggested reviewer, records both messages', async () => {
+    const w = await start({ editor: [REVIEWER1], '*': ['fallback'] });
+    const req = teleport.createRequest({ suggestedReviewers: [REVIEWER2] });
+    await w.idle();
+    const roots = mattermost.roots();
+    expect(roots.map((p) => p.channelId).sort()).toEqual(['dm-reviewer1', 'dm-reviewer2']);
+    expect(parsePostFields(roots[0]!.message)['Request ID']).toBe(req.id);
+    expect(status(roots[0]!.message)).toBe('⏳ PENDING');
+    expect(data(req.id).messages).toHaveLength(2);
+    expect(teleport.pluginData(req.id)?.messages).toMatch(/^dm-reviewer\d\/\w+,dm-reviewer\d\/\w+$/);
+  });
+
+  it('threads reviews, edits on approval, and never edits twice for the same text', async () => {
+    const w = await start();
+    const req = teleport.createRequest();
+    await w.idle();
+    teleport.review(req.id, { author: REVIEWER1, proposedState: 'APPROVED', reason: 'okay' });
+    await w.idle();
+    teleport.setState(req.id, 'APPROVED', 'finally okay');
+    await w.idle();
+    const [root] = mattermost.roots();
+    expect(mattermost.repliesTo(root!.id)).toHaveLength(1);
+    expect(mattermost.repliesTo(root!.id)[0]!.message).toMatch(
+      /reviewer1@example\.com.*reviewed the request/,
+    );
+    expect(status(root!.message)).toBe('✅ APPROVED');
+    expect(parsePostFields(root!.message)['Resolution reason']).toBe('finally okay');
+    expect(root!.edits).toHaveLength(1);
+    expect(data(req.id)).toMatchObject({
+      resolution: 'APPROVED',
+      reviewsCount: 1,
+      resolveReason: 'finally okay',
+    });
+    // A re-delivered event changes nothing.
+    teleport.setState(req.id, 'APPROVED', 'finally okay');
+    await w.idle();
+    expect(root!.edits).toHaveLength(1);
+    expect(mattermost.posts).toHaveLength(2);
+  });
+
+  it('marks a deleted pending request EXPIRED, and keeps APPROVED when an approved one is deleted', async () => {
+    const w = await start();
+    const a = teleport.createRequest();
+    const b = teleport.createRequest();
+    await w.idle();
+    teleport.setState(b.id, 'APPROVED');
+    await w.idle();
+    teleport.deleteRequest(a.id);
+    teleport.deleteRequest(b.id);
+    await w.idle();
+    const byId = (id: string) => mattermost.roots().find((p) => p.props.teleport_request_id === id)!;
+    expect(status(byId(a.id).message)).toBe('⌛ EXPIRED');
+    expect(status(byId(b.id).message)).toBe('✅ APPROVED');
+    expect(data(a.id).resolution).toBe('EXPIRED');
+  });
+
+  it('posts once to a channel and an email that resolve to different channels, skipping an unknown one', async () => {
+    const w = await start({ '*': ['team-llama/channel-llama', REVIEWER1, 'nope/missing', 'bad format'] });
+    const req = teleport.createRequest();
+    await w.idle();
+    expect(
+      mattermost
+        .roots()
+        .map((p) => p.channelId)
+        .sort(),
+    ).toEqual(['ch-llama', 'dm-reviewer1']);
+    expect(data(req.id).recipients?.sort()).toEqual(['ch-llama', 'dm-reviewer1']);
+  });
+
+  it('sends the requester a direct message once on resolution when configured', async () => {
+    const w = await start({ editor: [REVIEWER1] }, true);
+    const req = teleport.createRequest();
+    await w.idle();
+    teleport.setState(req.id, 'DENIED', 'no');
+    await w.idle();
+    teleport.setState(req.id, 'DENIED', 'no');
+    await w.idle();
+    const dms = mattermost.posts.filter((p) => p.channelId === 'dm-requester');
+    expect(dms).toHaveLength(1);
+    expect(dms[0]!.message).toMatch(/was denied/);
+  });
+});
+
+describe('zero loss and no duplicates', () => {
+  it('adopts a post that was saved although the call failed (timeout), instead of posting again', async () => {
+    mattermost.saveThenFail = 1;
+    const w = await start();
+    const req = teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(data(req.id).messages).toEqual([{ channelId: 'dm-reviewer1', postId: mattermost.roots()[0]!.id }]);
+    expect(await w.metrics.posts.get()).toMatchObject({
+      values: expect.arrayContaining([expect.objectContaining({ labels: { result: 'adopted' }, value: 1 })]),
+    });
+  });
+
+  it('recovers a crash between "post created" and "post recorded" on restart', async () => {
+    // State as a crash leaves it: intent recorded, post made, messages not recorded.
+    const req = teleport.createRequest();
+    await teleport.updatePluginData(req.id, 'mattermost', {
+      user: req.user,
+      roles: 'editor',
+      mm_recipients: 'dm-reviewer1',
+      mm_post_intent_at: String(Date.now()),
+    });
+    const orphan = await mattermost.createPost({
+      channelId: 'dm-reviewer1',
+      message: 'posted before the crash',
+      props: { teleport_request_id: req.id, teleport_post: 'request' },
+    });
+    const w = await start();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(data(req.id).messages).toEqual([{ channelId: 'dm-reviewer1', postId: orphan.id }]);
+  });
+
+  it('recovers a crash between a reply and reviews_count', async () => {
+    const w = await start();
+    const req = teleport.createRequest();
+    await w.idle();
+    await w.stop(1000);
+    const root = mattermost.roots()[0]!;
+    teleport.review(req.id, { author: REVIEWER1, proposedState: 'APPROVED', reason: 'ok' });
+    await teleport.updatePluginData(req.id, 'mattermost', { mm_reply_intent: `0@${Date.now()}` });
+    await mattermost.createPost({
+      channelId: root.channelId,
+      rootId: root.id,
+      message: 'reply before the crash',
+      props: { teleport_request_id: req.id, teleport_post: 'review', teleport_review_index: 0 },
+    });
+    const w2 = await start();
+    await w2.idle();
+    expect(mattermost.repliesTo(root.id)).toHaveLength(1);
+    expect(data(req.id).reviewsCount).toBe(1);
+  });
+
+  it('keeps requests while Mattermost is down and delivers each once when it is back', async () => {
+    const w = await start();
+    mattermost.down = true;
+    const ids = Array.from({ length: 20 }, () => teleport.createRequest().id);
+    await until(() => w.ready() !== undefined, 5000, 'not ready while down');
+    await new Promise((r) => setTimeout(r, 150));
+    mattermost.down = false;
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(20);
+    for (const id of ids) expect(data(id).messages).toHaveLength(1);
+    expect(w.ready()).toBeUndefined();
+    const requeues = await w.metrics.requeues.get();
+    expect(requeues.values[0]!.value).toBeGreaterThan(0);
+  });
+
+  it('retries 429s honouring Retry-After', async () => {
+    const w = await start();
+    mattermost.failures = { kind: 'RateLimited', remaining: 5, retryAfterMs: 5 };
+    teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+  });
+
+  it('skips a channel that answers 404 and still posts to the others', async () => {
+    mattermost.goneChannels.add('dm-reviewer2');
+    const w = await start({ editor: [REVIEWER1, REVIEWER2] });
+    const req = teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots().map((p) => p.channelId)).toEqual(['dm-reviewer1']);
+    expect(data(req.id).recipients).toEqual(['dm-reviewer1']);
+  });
+
+  it('retries plugin data CAS conflicts', async () => {
+    const w = await start();
+    teleport.conflicts = 3;
+    const req = teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(data(req.id).messages).toHaveLength(1);
+  });
+});
+
+describe('catch-up and compatibility', () => {
+  it('catches up requests created, reviewed, resolved and deleted while stopped', async () => {
+    const w = await start();
+    const gone = teleport.createRequest();
+    await w.idle();
+    await w.stop(1000);
+    const fresh = teleport.createRequest();
+    const reviewed = teleport.createRequest();
+    teleport.review(reviewed.id, { author: REVIEWER1, proposedState: 'APPROVED', reason: 'ok' });
+    teleport.setState(reviewed.id, 'APPROVED', 'done');
+    teleport.deleteRequest(gone.id);
+    const w2 = await start();
+    await w2.idle();
+    const byId = (id: string) => mattermost.roots().find((p) => p.props.teleport_request_id === id)!;
+    expect(status(byId(fresh.id).message)).toBe('⏳ PENDING');
+    expect(status(byId(reviewed.id).message)).toBe('✅ APPROVED');
+    expect(mattermost.repliesTo(byId(reviewed.id).id)).toHaveLength(1);
+    expect(status(byId(gone.id).message)).toBe('⌛ EXPIRED');
+    expect(mattermost.roots()).toHaveLength(3);
+  });
+
+  it('catches up after a reconnect (INIT again) without posting twice', async () => {
+    const w = await start();
+    const a = teleport.createRequest();
+    await w.idle();
+    teleport.dropStreams();
+    await until(() => teleport.watcherCount === 1);
+    teleport.setState(a.id, 'APPROVED');
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(status(mattermost.roots()[0]!.message)).toBe('✅ APPROVED');
+  });
+
+  it('does not re-post requests the upstream plugin already posted, and edits them on resolution', async () => {
+    const req = teleport.createRequest();
+    const upstreamPost = await mattermost.createPost({ channelId: 'dm-reviewer1', message: 'upstream post' });
+    await teleport.updatePluginData(req.id, 'mattermost', {
+      user: req.user,
+      roles: 'editor',
+      request_reason: 'because',
+      messages: `dm-reviewer1/${upstreamPost.id}`,
+    });
+    const w = await start();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    teleport.setState(req.id, 'APPROVED');
+    await w.idle();
+    expect(status(mattermost.roots()[0]!.message)).toBe('✅ APPROVED');
+  });
+
+  it('routes with Access Monitoring Rules when one matches', async () => {
+    const w = await start({ editor: [REVIEWER1] });
+    teleport.putRule({
+      name: 'editors',
+      subjects: ['access_request'],
+      states: [],
+      condition: 'access_request.spec.roles.contains("editor")',
+      notification: { name: 'mattermost', recipients: ['team-llama/channel-llama'] },
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    teleport.createRequest();
+    teleport.createRequest({ roles: ['db'] });
+    await w.idle();
+    expect(
+      mattermost
+        .roots()
+        .map((p) => p.channelId)
+        .sort(),
+    ).toEqual(['ch-llama']);
+  });
+});
