@@ -105,6 +105,14 @@ async function notFound(read: () => Promise<unknown>): Promise<boolean> {
   );
 }
 
+async function waitUntilGone(read: () => Promise<unknown>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await notFound(read))) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for an object to be deleted');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 async function readPlugin(namespace: string): Promise<Plugin> {
   return (await custom.getNamespacedCustomObject({
     group,
@@ -130,6 +138,12 @@ async function can(namespace: string, sa: string, attrs: Record<string, string>)
 
 describe('chart teleport-plugin-mattermost on a real API server', () => {
   it('installs from the guide values in one step, upgrades CRD and recipients, uninstalls keeping the CRD', async () => {
+    // A first install must create the CRD itself: drop one left by an earlier test file (the k8s tier runs
+    // in band, so no other test is using it now).
+    if (!(await notFound(() => ext.readCustomResourceDefinition({ name: crdName })))) {
+      await ext.deleteCustomResourceDefinition({ name: crdName });
+      await waitUntilGone(() => ext.readCustomResourceDefinition({ name: crdName }));
+    }
     const namespace = await createTestNamespace('chart');
     const out = helm(
       'upgrade',
@@ -148,6 +162,7 @@ describe('chart teleport-plugin-mattermost on a real API server', () => {
     // The CRD came from the chart's crds/ (before the templates, so the plugin could be created with it).
     const crd = await ext.readCustomResourceDefinition({ name: crdName });
     expect(crd.status?.conditions?.find((c) => c.type === 'Established')?.status).toBe('True');
+    expect(crd.metadata?.managedFields?.map((f) => f.manager)).toContain('helm');
 
     const plugin = await readPlugin(namespace);
     expect(plugin.spec.teleport).toEqual({

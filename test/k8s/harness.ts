@@ -14,7 +14,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 
 /** Environment variable through which global setup hands the kubeconfig path to test files. */
@@ -358,6 +364,56 @@ export async function serviceAccountKubeconfig(namespace: string, serviceAccount
   const caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
   writeFileSync(file, kubeconfigYaml(cluster.server, caPem, token), { mode: 0o600 });
   return file;
+}
+
+/**
+ * kube-controller-manager's garbage collector discovers new resource types (a CRD created during the run)
+ * only every 30 s, and misses deletions of kinds it does not watch yet. This waits until it does watch the
+ * kind of `owner`: it creates `owner` (a valid throwaway object with a unique name) in `namespace`, gives it a
+ * dependent ConfigMap, deletes the owner and waits for the dependent to be collected. Immediate once known.
+ */
+export async function waitForGarbageCollectorToWatch(
+  namespace: string,
+  owner: KubernetesObject,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const kc = loadTestKubeConfig();
+  const objects = KubernetesObjectApi.makeApiClient(kc);
+  const core = kc.makeApiClient(CoreV1Api);
+  const created = await objects.create({ ...owner, metadata: { ...owner.metadata, namespace } });
+  const name = `gc-probe-${randomBytes(3).toString('hex')}`;
+  await core.createNamespacedConfigMap({
+    namespace,
+    body: {
+      metadata: {
+        name,
+        ownerReferences: [
+          {
+            apiVersion: created.apiVersion!,
+            kind: created.kind!,
+            name: created.metadata!.name!,
+            uid: created.metadata!.uid!,
+          },
+        ],
+      },
+    },
+  });
+  await objects.delete(created);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await core.readNamespacedConfigMap({ namespace, name });
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return;
+      throw err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the garbage collector did not collect a dependent of a ${owner.kind} within ${timeoutMs} ms`,
+      );
+    }
+    await sleep(250);
+  }
 }
 
 /** Runs a tool with the test kubeconfig; returns its output or throws with stdout+stderr. */
