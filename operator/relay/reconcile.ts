@@ -425,7 +425,7 @@ export class Reconciler {
     const outcomes = await Promise.all(
       channels.map(async (channelId) => {
         const outcome = await this.postOnce(
-          { channelId, message: text, props },
+          { channelId, message: text, props, idempotencyKey: `${requestId}/${channelId}` },
           (p) => p.rootId === '' && p.props[POST_PROPS.requestId] === requestId,
           intentAt,
           searchFirst,
@@ -515,7 +515,13 @@ export class Reconciler {
         data.messages.map(async (m) => ({
           m,
           outcome: await this.postOnce(
-            { channelId: m.channelId, rootId: m.postId, message: text, props },
+            {
+              channelId: m.channelId,
+              rootId: m.postId,
+              message: text,
+              props,
+              idempotencyKey: `${requestId}/${m.postId}/${index}`,
+            },
             (p) => p.rootId === m.postId && String(p.props[POST_PROPS.reviewIndex]) === String(index),
             intentAt,
             searchFirst,
@@ -664,6 +670,7 @@ export class Reconciler {
       {
         channelId: dm.channelId,
         message: renderRequesterNotice(view),
+        idempotencyKey: `${requestId}/notice/${tag}`,
         props: {
           [POST_PROPS.requestId]: requestId,
           [POST_PROPS.kind]: 'notice',

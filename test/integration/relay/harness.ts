@@ -1,0 +1,118 @@
+// The relay against the real test servers: fake Teleport (gRPC over mutual TLS, identity file) and
+// fake Mattermost (REST), with the real clients in between. Shared by the integration tests and the demo.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { PluginConfig } from '../../../operator/config/types.js';
+import { silentLogger, type Logger } from '../../../operator/observability/logger.js';
+import type { RelayTuning } from '../../../operator/relay/reconcile.js';
+import { runWatcher, type WatcherInternals } from '../../../operator/relay/run.js';
+import { startFakeMattermost, type FakeMattermost } from '../../mattermost-server/index.js';
+import {
+  startFakeTeleport,
+  type FakeTeleport,
+  type FakeTeleportOptions,
+} from '../../teleport-server/index.js';
+
+export const REVIEWER1 = 'reviewer1@example.com';
+export const REVIEWER2 = 'reviewer2@example.com';
+export const REQUESTER = 'requester1@example.com';
+export const TEAM_CHANNEL = 'team-llama/channel-llama';
+
+/** Short retry and requeue delays so outage scenarios take seconds; the logic is the production one. */
+export const TEST_TUNING: Partial<RelayTuning> = {
+  concurrency: 16,
+  retry: { baseDelayMs: 20, maxDelayMs: 250, budgetMs: 1_000 },
+  requeue: { baseDelayMs: 50, maxDelayMs: 500 },
+  probeIntervalMs: 100,
+};
+
+export interface Stack {
+  teleport: FakeTeleport;
+  mattermost: FakeMattermost;
+  botId: string;
+  teamChannelId: string;
+  config: PluginConfig;
+  /** Starts a relay on the stack (several in sequence simulate restarts). */
+  startRelay(opts?: { tuning?: Partial<RelayTuning>; logger?: Logger }): Promise<WatcherInternals>;
+  /** The DM channel between the bot and a user (after the relay created it). */
+  dmOf(email: string): string | undefined;
+  stop(): Promise<void>;
+}
+
+export async function startStack(
+  opts: {
+    roleToRecipients?: Record<string, string[]>;
+    teleport?: FakeTeleportOptions;
+    notifyRequester?: boolean;
+  } = {},
+): Promise<Stack> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'relay-it-'));
+  const teleport = await startFakeTeleport(opts.teleport);
+  const mattermost = await startFakeMattermost();
+  const { user: bot, token } = mattermost.addBot({ username: 'teleport' });
+  const users = new Map<string, string>();
+  for (const email of [REVIEWER1, REVIEWER2, REQUESTER, 'alice@example.com']) {
+    users.set(email, mattermost.addUser({ email }).id);
+  }
+  mattermost.addTeam({ name: 'team-llama', displayName: 'Team Llama', members: [bot.id] });
+  const teamChannel = mattermost.addChannel({
+    team: 'team-llama',
+    name: 'channel-llama',
+    displayName: 'Channel Llama',
+    members: [bot.id],
+  });
+  const identity = await teleport.writeIdentity({ dir, ttlMs: 3600_000 });
+  const config: PluginConfig = {
+    source: path.join(dir, 'teleport-mattermost.toml'),
+    teleport: {
+      addr: teleport.authAddr,
+      identity,
+      refreshIdentity: false,
+      refreshIdentityIntervalMs: 60_000,
+    },
+    mattermost: {
+      url: mattermost.url,
+      token,
+      tokenSource: 'inline',
+      recipients: [],
+      notifyRequester: opts.notifyRequester ?? false,
+    },
+    roleToRecipients: opts.roleToRecipients ?? { editor: [REVIEWER1], '*': [TEAM_CHANNEL] },
+    log: { output: 'stderr', severity: 'error', format: 'text' },
+    http: { listenAddr: '127.0.0.1:0' },
+  };
+  const relays: WatcherInternals[] = [];
+  return {
+    teleport,
+    mattermost,
+    botId: bot.id,
+    teamChannelId: teamChannel.id,
+    config,
+    async startRelay(o = {}) {
+      const relay = await runWatcher(config, o.logger ?? silentLogger(), {
+        tuning: { ...TEST_TUNING, ...o.tuning },
+      });
+      relays.push(relay);
+      return relay;
+    },
+    dmOf(email) {
+      const id = users.get(email);
+      return id ? mattermost.dmChannelId(bot.id, id) : undefined;
+    },
+    async stop() {
+      for (const r of relays) await r.stop(1000).catch(() => undefined);
+      await mattermost.stop();
+      await teleport.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function until(check: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
