@@ -15,7 +15,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { parseAllDocuments, parse as parseYaml, stringify as toYaml } from 'yaml';
 import { createTestNamespace, loadTestKubeConfig, runTool } from './harness.js';
 import { helmRunningHookJobs } from './hook-jobs.js';
 
@@ -205,6 +205,21 @@ describe('chart teleport-plugin-mattermost on a real API server', () => {
     expect(await can(namespace, sa, { ...crs, verb: 'delete' })).toBe(false);
     expect(await can('kube-system', sa, { group: 'apps', resource: 'deployments', verb: 'patch' })).toBe(
       false,
+    );
+    expect(await can(namespace, sa, { group: 'apps', resource: 'deployments', verb: 'delete' })).toBe(false);
+    expect(await can(namespace, sa, { ...crs, verb: 'update' })).toBe(false);
+    // The same rules as the operator's own manifests (operator/controller/rbac/role.yaml), which its tests run
+    // the operator with: the chart grants neither more nor less.
+    const manifests = parseAllDocuments(
+      readFileSync(path.join(repoRoot, 'operator', 'controller', 'rbac', 'role.yaml'), 'utf8'),
+    ).map((d) => d.toJSON() as { kind: string; metadata: { name: string }; rules?: unknown[] });
+    const roles = manifests.filter((m) => m.kind === 'Role');
+    const mainRules = roles.find((r) => !r.metadata.name.endsWith('leader-election'))?.rules;
+    const leaseRules = roles.find((r) => r.metadata.name.endsWith('leader-election'))?.rules;
+    expect(mainRules).toBeDefined();
+    expect((await rbac.readNamespacedRole({ namespace, name: sa })).rules).toEqual(mainRules);
+    expect((await rbac.readNamespacedRole({ namespace, name: `${sa}-leader-election` })).rules).toEqual(
+      leaseRules,
     );
 
     // Upgrade to a newer chart with changed recipients: the pre-upgrade hook applies the newer CRD (as its own
