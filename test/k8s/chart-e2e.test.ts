@@ -12,12 +12,14 @@ import {
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, parse as parseYaml, stringify as toYaml } from 'yaml';
 import { createTestNamespace, loadTestKubeConfig, runTool } from './harness.js';
-import { helmRunningHookJobs } from './hook-jobs.js';
+import { helmRunningHookJobs, helmTestRunningPods } from './hook-jobs.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const chartDir = path.join(repoRoot, 'charts', 'teleport-plugin-mattermost');
@@ -300,6 +302,59 @@ describe('chart teleport-plugin-mattermost on a real API server', () => {
     expect(await notFound(() => core.readNamespacedSecret({ namespace, name: 'my-mattermost-secret' }))).toBe(
       false,
     );
+  }, 120_000);
+
+  it('`helm test` passes when the watcher answers /readyz, and fails with its reason when not', async () => {
+    const namespace = await createTestNamespace('chart-helm-test');
+    helm('upgrade', '--install', release, chartDir, '--namespace', namespace, '--values', guideValues);
+    // The Service the test pod calls selects the watcher pods by the labels the operator gives them.
+    const service = await core.readNamespacedService({ namespace, name: `${release}-health` });
+    expect(service.spec?.selector).toEqual({
+      'app.kubernetes.io/name': 'teleport-plugin-mattermost',
+      'app.kubernetes.io/instance': release,
+    });
+
+    // A stand-in for the watcher's health endpoint; the test pod's Service URL is pointed at it.
+    let readiness: { code: number; body: string } = { code: 200, body: 'ok\n' };
+    const watcher = http.createServer((req, res) => {
+      if (req.url === '/readyz') res.writeHead(readiness.code).end(readiness.body);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => watcher.listen(0, '127.0.0.1', resolve));
+    const { port } = watcher.address() as AddressInfo;
+    const urls: string[] = [];
+    const rewrite = (name: string, value: string): string => {
+      if (name !== 'READYZ_URL') return value;
+      urls.push(value);
+      return value.replace(/^http:\/\/[^/]+/, `http://127.0.0.1:${port}`);
+    };
+    try {
+      const passed = await helmTestRunningPods([release, '--namespace', namespace], {
+        namespace,
+        env: helmEnv,
+        cwd: repoRoot,
+        rewrite,
+      });
+      expect(passed.status).toBe(0);
+      expect(passed.stdout).toContain('Phase:          Succeeded');
+      expect(passed.pods.map((p) => p.output)).toEqual([expect.stringContaining(': 200 ok')]);
+      expect(urls).toEqual([`http://${release}-health.${namespace}.svc:8081/readyz`]);
+
+      readiness = { code: 503, body: 'not ready: Teleport: connection refused\n' };
+      const failed = await helmTestRunningPods([release, '--namespace', namespace], {
+        namespace,
+        env: helmEnv,
+        cwd: repoRoot,
+        rewrite,
+      });
+      expect(failed.status).not.toBe(0);
+      expect(failed.pods.map((p) => p.output)).toEqual([
+        expect.stringContaining(': 503 not ready: Teleport: connection refused'),
+      ]);
+    } finally {
+      watcher.close();
+      helm('uninstall', release, '--namespace', namespace);
+    }
   }, 120_000);
 
   it('ships a byte-identical copy of crds/mattermostaccessplugins.yaml', () => {
