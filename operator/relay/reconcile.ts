@@ -108,6 +108,8 @@ export interface RelayTuning {
   searchMarginMs: number;
   /** How often to probe Mattermost (GET /users/me) while it is unreachable. */
   probeIntervalMs: number;
+  /** How long start-up checks (Teleport ping, Mattermost /users/me) retry; upstream's initTimeout is 10 s. */
+  startupBudgetMs: number;
 }
 
 export const DEFAULT_TUNING: RelayTuning = {
@@ -119,6 +121,7 @@ export const DEFAULT_TUNING: RelayTuning = {
   catchUpWindowMs: 24 * 3_600_000,
   searchMarginMs: 5 * 60_000,
   probeIntervalMs: 5_000,
+  startupBudgetMs: 10_000,
 };
 
 export function mergeTuning(partial: Partial<RelayTuning> | undefined): RelayTuning {

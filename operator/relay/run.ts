@@ -60,22 +60,15 @@ interface MaybeIdentityExpiry {
   identityExpiry?: () => Date | undefined;
 }
 
-// The real clients are loaded lazily (tests inject fakes and need neither gRPC nor HTTP stacks).
-const TELEPORT_CLIENT_MODULE = '../teleport/client.js';
-const MATTERMOST_CLIENT_MODULE = '../mattermost/client.js';
-
+// The real clients are loaded lazily: tests inject fakes and need neither the gRPC nor the HTTP stack.
 async function defaultTeleport(config: PluginConfig, logger: Logger): Promise<TeleportApi> {
-  const mod = (await import(TELEPORT_CLIENT_MODULE)) as {
-    connectTeleport(cfg: PluginConfig['teleport'], logger: Logger): Promise<TeleportApi>;
-  };
-  return mod.connectTeleport(config.teleport, logger);
+  const { connectTeleport } = await import('../teleport/client.js');
+  return connectTeleport(config.teleport, logger);
 }
 
 async function defaultMattermost(config: PluginConfig, logger: Logger): Promise<MattermostApi> {
-  const mod = (await import(MATTERMOST_CLIENT_MODULE)) as {
-    createMattermostClient(cfg: PluginConfig['mattermost'], logger: Logger): MattermostApi;
-  };
-  return mod.createMattermostClient(config.mattermost, logger);
+  const { createMattermostClient } = await import('../mattermost/client.js');
+  return createMattermostClient(config.mattermost, logger);
 }
 
 export async function runWatcher(
@@ -139,7 +132,10 @@ export async function runWatcher(
   // Start-up checks: Teleport first (cluster features), then Mattermost (token).
   let cluster: ClusterInfo;
   try {
-    const ping = await withRetry(() => teleport.ping(), { ...tuning.retry, budgetMs: 10_000 });
+    const ping = await withRetry(() => teleport.ping(), {
+      ...tuning.retry,
+      budgetMs: tuning.startupBudgetMs,
+    });
     cluster = clusterInfoFromPing(ping);
     logger.info('Connected to Teleport', {
       cluster: ping.clusterName,
@@ -150,7 +146,10 @@ export async function runWatcher(
     return fail(new Error(`Unable to get Teleport server version: ${errorText(err)}`, { cause: err }));
   }
   try {
-    const me = await withRetry(() => mattermost.getMe(), { ...tuning.retry, budgetMs: 10_000 });
+    const me = await withRetry(() => mattermost.getMe(), {
+      ...tuning.retry,
+      budgetMs: tuning.startupBudgetMs,
+    });
     setReachable(true);
     logger.info('Mattermost bot authenticated', { bot: me.username });
   } catch (err) {
@@ -298,8 +297,18 @@ export async function runWatcher(
     for (const request of requests) enqueue(request.id, { kind: 'put', request, origin: 'catchup' });
     const deleted = [...known].filter((id) => !present.has(id));
     if (firstCatchUp) {
-      firstCatchUp = false;
-      for (const id of await scanChannels(present, signal)) if (!deleted.includes(id)) deleted.push(id);
+      try {
+        for (const id of await scanChannels(present, signal)) if (!deleted.includes(id)) deleted.push(id);
+        firstCatchUp = false;
+      } catch (err) {
+        if (err instanceof AbortedError) throw err;
+        logger.warn(
+          'Catch-up could not look for requests deleted while stopped; trying again on the next pass',
+          {
+            error: errorText(err),
+          },
+        );
+      }
     }
     for (const id of deleted) enqueue(id, { kind: 'delete', origin: 'catchup' });
     logger.info('Catch-up queued', { requests: requests.length, deleted: deleted.length });
@@ -329,7 +338,13 @@ export async function runWatcher(
         else logger.info('Watch re-initialised; catching up');
         watchInitialized = true;
         metrics.watchInitialized.set(1);
-        await catchUp(signal);
+        try {
+          await catchUp(signal);
+        } catch (err) {
+          if (err instanceof AbortedError || signal.aborted) throw err;
+          // Never fatal: events keep flowing, and the next INIT (or restart) catches up again.
+          logger.error('Catch-up failed', { error: errorText(err) });
+        }
         break;
       case 'PUT':
         logger.debug('Access request event', { request_id: event.request.id, state: event.request.state });

@@ -334,6 +334,7 @@ export const FAST_TUNING = {
   retry: { baseDelayMs: 2, maxDelayMs: 20, budgetMs: 100 },
   requeue: { baseDelayMs: 5, maxDelayMs: 50 },
   probeIntervalMs: 20,
+  startupBudgetMs: 50,
 };
 
 export async function until(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {

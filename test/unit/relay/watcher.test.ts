@@ -1,12 +1,12 @@
 // The relay end to end against in-memory Teleport and Mattermost: lifecycle, crash windows, retries,
 // catch-up and upstream compatibility.
-import { silentLogger } from '../../../operator/observability/logger.js';
+import { bootstrapLogger, silentLogger } from '../../../operator/observability/logger.js';
 import { decodePluginData } from '../../../operator/relay/plugindata.js';
 import { runWatcher, type WatcherInternals } from '../../../operator/relay/run.js';
 import { parsePostFields } from '../../../operator/mattermost/render.js';
 import { FAST_TUNING, MemoryMattermost, MemoryTeleport, testConfig, until } from './fakes.js';
 
-const logger = silentLogger();
+const logger = process.env.RELAY_DEBUG ? bootstrapLogger('debug') : silentLogger();
 const REVIEWER1 = 'reviewer1@example.com';
 const REVIEWER2 = 'reviewer2@example.com';
 
@@ -290,5 +290,71 @@ describe('catch-up and compatibility', () => {
         .map((p) => p.channelId)
         .sort(),
     ).toEqual(['ch-llama']);
+  });
+});
+
+describe('operations', () => {
+  it('serves /healthz, /readyz and /metrics; not ready while Mattermost is down at start', async () => {
+    mattermost.down = true;
+    const w = await runWatcher(testConfig({ editor: [REVIEWER1] }), logger, {
+      teleport,
+      mattermost,
+      tuning: { ...FAST_TUNING, retry: { baseDelayMs: 1, maxDelayMs: 2, budgetMs: 5 } },
+    });
+    watchers.push(w);
+    const base = `http://127.0.0.1:${w.httpPort}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const notReady = await fetch(`${base}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.text()).toMatch(/not ready/);
+    mattermost.down = false;
+    await until(() => w.ready() === undefined, 5000, 'ready after Mattermost is back');
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    teleport.createRequest();
+    await w.idle();
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/teleport_mattermost_events_total\{type="INIT"\} 1/);
+    expect(metrics).toMatch(/teleport_mattermost_posts_total\{result="created"\} 1/);
+    expect(metrics).toMatch(/teleport_mattermost_delivery_latency_seconds_count [1-9]/);
+  });
+
+  it('fails start-up with a clear error when Mattermost rejects the token', async () => {
+    mattermost.failures = { kind: 'Unauthorized', remaining: 1 };
+    await expect(
+      runWatcher(testConfig({ editor: [REVIEWER1] }), logger, { teleport, mattermost, tuning: FAST_TUNING }),
+    ).rejects.toThrow(/rejected the bot token.*bot account is enabled/);
+  });
+
+  it('reload changes recipients without dropping the watch', async () => {
+    const w = await start({ editor: [REVIEWER1] });
+    teleport.createRequest();
+    await w.idle();
+    await w.reload(testConfig({ editor: [REVIEWER2] }));
+    teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots().map((p) => p.channelId)).toEqual(['dm-reviewer1', 'dm-reviewer2']);
+    expect(teleport.watcherCount).toBe(1);
+    expect(await w.metrics.events.get()).toMatchObject({
+      values: expect.arrayContaining([expect.objectContaining({ labels: { type: 'INIT' }, value: 1 })]),
+    });
+  });
+
+  it('stop finishes in-flight work and resolves done', async () => {
+    const w = await start();
+    teleport.createRequest();
+    await new Promise((r) => setTimeout(r, 5));
+    await w.stop(2000);
+    await expect(w.done).resolves.toBeUndefined();
+    expect(w.ready()).toBe('shutting down');
+  });
+
+  it('does not post old resolved requests it never saw, but posts recent ones', async () => {
+    const old = teleport.createRequest({ state: 'APPROVED', created: new Date(Date.now() - 48 * 3600_000) });
+    const recent = teleport.createRequest({ state: 'APPROVED' });
+    const w = await start();
+    await w.idle();
+    const ids = mattermost.roots().map((p) => p.props.teleport_request_id);
+    expect(ids).toEqual([recent.id]);
+    expect(ids).not.toContain(old.id);
   });
 });
