@@ -194,20 +194,21 @@ describe('test cluster (etcd + kube-apiserver)', () => {
   it('answers a watch from a too-old resourceVersion with 410 Gone (the relist signal)', async () => {
     const events: Array<{ type: string; obj: { code?: number; reason?: string } }> = [];
     let doneErr: unknown = 'not done';
-    const finished = new Promise<void>((resolve) => {
-      void new Watch(kc)
-        .watch(
-          `/apis/${group}/v1/namespaces/${namespace}/${plural}`,
-          { resourceVersion: '1' },
-          (type, obj: { code?: number; reason?: string }) => events.push({ type, obj }),
-          (err) => {
-            doneErr = err;
-            resolve();
-          },
-        )
-        .then((abort) => setTimeout(() => abort.abort(), 5000));
-    });
+    let resolveDone = (): void => {};
+    const finished = new Promise<void>((resolve) => (resolveDone = resolve));
+    const abort = await new Watch(kc).watch(
+      `/apis/${group}/v1/namespaces/${namespace}/${plural}`,
+      { resourceVersion: '1' },
+      (type, obj: { code?: number; reason?: string }) => events.push({ type, obj }),
+      (err) => {
+        doneErr = err;
+        resolveDone();
+      },
+    );
+    // A guard only: the server ends this watch right away.
+    const guard = setTimeout(() => abort.abort(), 10_000);
     await finished;
+    clearTimeout(guard);
     // The API server reports it in-band: an ERROR event carrying a Status with code 410 (reason Expired).
     const gone = events.find((e) => e.type === 'ERROR');
     expect(gone?.obj).toEqual(expect.objectContaining({ code: 410, reason: 'Expired' }));
