@@ -114,6 +114,18 @@ export class KeyedQueue<T> {
     this.pump();
   }
 
+  /** Runs every key waiting for a retry now (e.g. Mattermost answered again after an outage). */
+  retryNow(): void {
+    if (this.stopped) return;
+    for (const [key, entry] of this.entries) {
+      if (entry.timer === undefined) continue;
+      clearTimeout(entry.timer);
+      entry.timer = undefined;
+      this.ready.push(key);
+    }
+    this.pump();
+  }
+
   /** Resolves when no key has work left (tests, demo). */
   idle(): Promise<void> {
     if (this.entries.size === 0) return Promise.resolve();

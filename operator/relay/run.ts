@@ -113,13 +113,19 @@ export async function runWatcher(
   };
   updateIdentityExpiry();
 
+  /** Set once the queue exists: when Mattermost answers again, waiting requests go at once. */
+  let onRecovered: () => void = () => undefined;
   const setReachable = (ok: boolean) => {
-    if (ok !== mattermostReachable) {
-      if (ok) logger.info('Mattermost is reachable');
-      else logger.warn('Mattermost is not reachable; requests are kept and retried');
-    }
+    const changed = ok !== mattermostReachable;
     mattermostReachable = ok;
     metrics.mattermostReachable.set(ok ? 1 : 0);
+    if (!changed) return;
+    if (ok) {
+      logger.info('Mattermost is reachable');
+      onRecovered();
+    } else {
+      logger.warn('Mattermost is not reachable; requests are kept and retried');
+    }
   };
 
   const fail = async (err: unknown): Promise<never> => {
@@ -225,6 +231,7 @@ export async function runWatcher(
     onDone: (_key, firstQueuedAt) => metrics.deliveryLatency.observe((Date.now() - firstQueuedAt) / 1000),
     onDepth: (depth) => metrics.queueDepth.set(depth),
   });
+  onRecovered = () => queue.retryNow();
   const enqueue = (id: string, item: WorkItem) => {
     if (item.kind === 'put') known.add(id);
     else known.delete(id);

@@ -108,3 +108,24 @@ describe('KeyedQueue', () => {
     expect(q2.depth).toBe(1);
   });
 });
+
+describe('KeyedQueue.retryNow', () => {
+  it('runs keys waiting for a retry at once', async () => {
+    let attempts = 0;
+    const q = new KeyedQueue<number>({
+      concurrency: 1,
+      requeue: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+      merge: (_a, b) => b,
+      handler: async () => {
+        attempts++;
+        if (attempts === 1) throw new Error('down');
+      },
+    });
+    q.push('k', 1);
+    await tick(5);
+    expect(attempts).toBe(1);
+    q.retryNow();
+    await q.idle();
+    expect(attempts).toBe(2);
+  });
+});
