@@ -4,6 +4,7 @@
 // Time scale: the outage tests use retry caps of 250 ms (per call) and 500 ms (requeue) instead of the
 // production 10 s and 60 s, and a 3 s outage instead of 60 s: the same sequence of failures, backoffs,
 // requeues and recovery, about 20 times faster.
+import { status } from '@grpc/grpc-js';
 import { decodePluginData } from '../../../operator/relay/plugindata.js';
 import type { WatcherInternals } from '../../../operator/relay/run.js';
 import { REVIEWER1, TEAM_CHANNEL, startStack, until, type Stack } from './harness.js';
@@ -81,6 +82,18 @@ describe('delivery under failure', () => {
     const ids = Array.from({ length: 10 }, () => stack.teleport.createRequest().id);
     await relay.idle();
     expectExactlyOnce(ids, stack.teamChannelId);
+  }, 60_000);
+
+  it('Teleport failing plugin-data writes (unavailable, CAS conflicts) loses and duplicates nothing', async () => {
+    stack = await startStack({ roleToRecipients: { '*': [TEAM_CHANNEL] } });
+    const relay = await readyRelay();
+    stack.teleport.failNext('UpdatePluginData', status.UNAVAILABLE, 'injected outage', 12);
+    const ids = Array.from({ length: 10 }, () => stack.teleport.createRequest().id);
+    await relay.idle();
+    stack.teleport.failNext('UpdatePluginData', status.FAILED_PRECONDITION, 'injected conflict', 6);
+    const more = Array.from({ length: 10 }, () => stack.teleport.createRequest().id);
+    await relay.idle();
+    expectExactlyOnce([...ids, ...more], stack.teamChannelId);
   }, 60_000);
 
   it('relay killed mid-burst and started again: no duplicate, no missing', async () => {
