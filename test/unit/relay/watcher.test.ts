@@ -358,3 +358,35 @@ describe('operations', () => {
     expect(ids).not.toContain(old.id);
   });
 });
+
+describe('logs', () => {
+  it('carry request_id, user and channel, and warn once per unresolvable recipient', async () => {
+    const { default: winston } = await import('winston');
+    const { Writable } = await import('node:stream');
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      objectMode: true,
+      write(info: Record<string, unknown>, _enc, done) {
+        lines.push(info);
+        done();
+      },
+    });
+    const captured = winston.createLogger({
+      level: 'debug',
+      transports: [new winston.transports.Stream({ stream: sink })],
+    });
+    const w = await runWatcher(testConfig({ '*': [REVIEWER1, 'missing/channel'] }), captured, {
+      teleport,
+      mattermost,
+      tuning: FAST_TUNING,
+    });
+    watchers.push(w);
+    const req = teleport.createRequest();
+    teleport.createRequest();
+    await w.idle();
+    const posted = lines.find((l) => l.message === 'Posted the request');
+    expect(posted).toMatchObject({ request_id: expect.any(String), user: req.user, channel: 'dm-reviewer1' });
+    const warnings = lines.filter((l) => l.level === 'warn' && l.recipient === 'missing/channel');
+    expect(warnings).toHaveLength(1);
+  });
+});
