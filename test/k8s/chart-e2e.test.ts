@@ -357,6 +357,14 @@ describe('chart teleport-plugin-mattermost on a real API server', () => {
     }
   }, 120_000);
 
+  it("runs the image of this version: Chart.yaml appVersion is package.json's version", () => {
+    const chart = parseYaml(readFileSync(path.join(chartDir, 'Chart.yaml'), 'utf8')) as {
+      appVersion: string;
+    };
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    expect(chart.appVersion).toBe(pkg.version);
+  });
+
   it('ships a byte-identical copy of crds/mattermostaccessplugins.yaml', () => {
     expect(readFileSync(path.join(chartDir, 'crds', 'mattermostaccessplugins.yaml'), 'utf8')).toBe(
       readFileSync(path.join(repoRoot, 'crds', 'mattermostaccessplugins.yaml'), 'utf8'),
