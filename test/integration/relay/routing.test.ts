@@ -73,4 +73,10 @@ describe('routing and operations', () => {
     expect(metrics).toMatch(/teleport_mattermost_events_total\{type="PUT"\} \d/);
     expect(metrics).toMatch(/teleport_mattermost_posts_total\{result="created"\} 2/);
   });
+
+  it('refuses to start with a clear message when the bot token is rejected', async () => {
+    stack = await startStack();
+    stack.mattermost.revokeToken(stack.config.mattermost.token);
+    await expect(stack.startRelay()).rejects.toThrow(/Mattermost rejected the bot token/);
+  });
 });
