@@ -6,7 +6,13 @@ import type { PluginConfig } from '../config/types.js';
 import { MattermostError, type MattermostApi } from '../mattermost/api.js';
 import { startHealthServer, type HealthServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
-import type { AccessMonitoringRule, AccessRequest, TeleportApi, WatchEvent } from '../teleport/api.js';
+import {
+  isTeleportError,
+  type AccessMonitoringRule,
+  type AccessRequest,
+  type TeleportApi,
+  type WatchEvent,
+} from '../teleport/api.js';
 import { checkRuleCondition } from './amr.js';
 import { createRelayMetrics, type RelayMetrics } from './metrics.js';
 import { KeyedQueue } from './queue.js';
@@ -61,9 +67,22 @@ interface MaybeIdentityExpiry {
 }
 
 // The real clients are loaded lazily: tests inject fakes and need neither the gRPC nor the HTTP stack.
+// Teleport may be restarting while we start (or not reachable yet from a new pod): keep trying, with
+// /readyz false meanwhile, rather than crash-looping. Bad credentials (IdentityError) stay fatal.
+const CONNECT_RETRY_MIN_MS = 1_000;
+const CONNECT_RETRY_MAX_MS = 30_000;
+
 async function defaultTeleport(config: PluginConfig, logger: Logger): Promise<TeleportApi> {
   const { connectTeleport } = await import('../teleport/client.js');
-  return connectTeleport(config.teleport, logger);
+  for (let delay = CONNECT_RETRY_MIN_MS; ; delay = Math.min(delay * 2, CONNECT_RETRY_MAX_MS)) {
+    try {
+      return await connectTeleport(config.teleport, logger);
+    } catch (err) {
+      if (!isTeleportError(err, 'Unavailable')) throw err;
+      logger.warn('Cannot reach Teleport yet; retrying', { error: err.message, retry_in_ms: delay });
+      await sleep(delay);
+    }
+  }
 }
 
 async function defaultMattermost(config: PluginConfig, logger: Logger): Promise<MattermostApi> {
