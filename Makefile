@@ -46,10 +46,13 @@ test-chart: tools
 	bash test/chart/run.sh
 
 # The README's test command: installs what it needs, then runs every tier.
+# Each tier writes its results under .tmp/ and the last line sums them ("tests: N passed, N failed").
 test: deps tools lint build
-	$(JEST) --selectProjects unit integration
-	$(MAKE) --no-print-directory test-chart
-	$(JEST) --selectProjects k8s --runInBand
+	@mkdir -p .tmp && rm -f .tmp/jest-*.json .tmp/chart.log
+	$(JEST) --selectProjects unit integration --json --outputFile=.tmp/jest-unit-integration.json
+	set -o pipefail; $(MAKE) --no-print-directory test-chart 2>&1 | tee .tmp/chart.log
+	$(JEST) --selectProjects k8s --runInBand --json --outputFile=.tmp/jest-k8s.json
+	@node test/summary.mjs .tmp/jest-unit-integration.json .tmp/chart.log .tmp/jest-k8s.json
 
 demo: deps build
 	node dist/test/demo/demo.js
