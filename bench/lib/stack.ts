@@ -1,0 +1,241 @@
+// The benchmark stack: the in-repo Teleport-compatible and Mattermost-compatible servers on loopback in
+// this process, and the relay as its own process (the built CLI, `teleport-mattermost start -c file`),
+// so its memory and CPU are its own and a kill -9 is a real one.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { POST_PROPS } from '../../operator/relay/reconcile.js';
+import type { AccessRequest } from '../../operator/teleport/api.js';
+import {
+  startFakeMattermost,
+  type FakeMattermost,
+  type PostRecord,
+} from '../../test/mattermost-server/index.js';
+import { startFakeTeleport, type FakeTeleport } from '../../test/teleport-server/index.js';
+import { freePort, sleep } from './measure.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const CLI = path.resolve(here, '../../operator/cli/main.js');
+
+const REQUEST_ID_PROP = POST_PROPS.requestId;
+
+export const CHANNEL = 'bench-team/access-requests';
+export const REVIEWER = 'reviewer@example.com';
+
+export interface RelayProcess {
+  readonly pid: number;
+  readonly child: ChildProcess;
+  readonly spawnedAt: number;
+  /** Resolves with the ms from spawn to the first 200 from /readyz. */
+  waitReady(timeoutMs?: number): Promise<number>;
+  kill9(): Promise<void>;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<void>;
+  exited(): boolean;
+}
+
+export interface BenchStack {
+  teleport: FakeTeleport;
+  mattermost: FakeMattermost;
+  dir: string;
+  configPath: string;
+  identityPath: string;
+  healthPort: number;
+  /** The bot's token and the channel's id (for the bare post loop). */
+  token: string;
+  channelId: string;
+  /** Recipients per request (every request goes to the channel and to the reviewer's DM). */
+  recipients: number;
+  /** performance.now() of the accepted root post per `${requestId}|${channelId}` (first one wins). */
+  accepted: Map<string, number>;
+  /** performance.now() when each request was created. */
+  created: Map<string, number>;
+  createRequest(partial?: Partial<AccessRequest>): AccessRequest;
+  startRelay(): RelayProcess;
+  /** Delivered / expected / duplicated root posts for the requests created so far. */
+  count(): { delivered: number; expected: number; duplicates: number; lost: number };
+  /** Root posts counted by request id + channel (for duplicates). */
+  rootPosts(): PostRecord[];
+  stop(): Promise<void>;
+}
+
+export async function startBenchStack(
+  opts: { refreshIdentity?: boolean; identityTtlMs?: number; logSeverity?: string } = {},
+): Promise<BenchStack> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'bench-'));
+  const teleport = await startFakeTeleport();
+  const mattermost = await startFakeMattermost();
+  const { user: bot, token } = mattermost.addBot({ username: 'teleport' });
+  mattermost.addUser({ email: REVIEWER });
+  mattermost.addTeam({ name: 'bench-team', displayName: 'Bench', members: [bot.id] });
+  const channel = mattermost.addChannel({ team: 'bench-team', name: 'access-requests', members: [bot.id] });
+
+  const accepted = new Map<string, number>();
+  const created = new Map<string, number>();
+  // Record the moment the server accepted each root post, with sub-millisecond resolution.
+  const store = mattermost.store as unknown as {
+    createPost: (...args: unknown[]) => Promise<{ post: PostRecord }>;
+  };
+  const original = store.createPost.bind(store);
+  store.createPost = async (...args: unknown[]) => {
+    const result = await original(...args);
+    const p = result.post;
+    const id = p.props[REQUEST_ID_PROP];
+    if (p.rootId === '' && typeof id === 'string' && p.props[POST_PROPS.kind] === 'request') {
+      const key = `${id}|${p.channelId}`;
+      if (!accepted.has(key)) accepted.set(key, performance.now());
+    }
+    return result;
+  };
+
+  const identityPath = await teleport.writeIdentity({ dir, ttlMs: opts.identityTtlMs ?? 24 * 3600_000 });
+  const healthPort = await freePort();
+  const configPath = path.join(dir, 'teleport-mattermost.toml');
+  await writeFile(
+    configPath,
+    `[teleport]
+addr = "${teleport.authAddr}"
+identity = "${identityPath}"
+refresh_identity = ${opts.refreshIdentity ? 'true' : 'false'}
+refresh_identity_interval = "5s"
+
+[mattermost]
+url = "${mattermost.url}"
+token = "${token}"
+
+[role_to_recipients]
+"*" = ["${CHANNEL}", "${REVIEWER}"]
+
+[log]
+output = "stderr"
+severity = "${opts.logSeverity ?? 'WARN'}"
+
+[http]
+listen_addr = "127.0.0.1:${healthPort}"
+`,
+  );
+
+  const relays: RelayProcess[] = [];
+  const log: WriteStream = createWriteStream(path.join(dir, 'relay.log'));
+
+  const rootPosts = () =>
+    mattermost
+      .posts()
+      .filter(
+        (p) =>
+          p.rootId === '' &&
+          typeof p.props[REQUEST_ID_PROP] === 'string' &&
+          p.props[POST_PROPS.kind] === 'request',
+      );
+
+  return {
+    teleport,
+    mattermost,
+    dir,
+    configPath,
+    identityPath,
+    healthPort,
+    token,
+    channelId: channel.id,
+    recipients: 2,
+    accepted,
+    created,
+    createRequest(partial) {
+      const request = teleport.createRequest({ user: 'alice@example.com', roles: ['editor'], ...partial });
+      created.set(request.id, performance.now());
+      return request;
+    },
+    startRelay() {
+      const spawnedAt = performance.now();
+      // BENCH_RELAY_NODE_OPTIONS: V8 flags for the relay process only (to try heap settings).
+      const nodeOptions = process.env.BENCH_RELAY_NODE_OPTIONS;
+      const child = spawn(process.execPath, [CLI, 'start', '-c', configPath], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: nodeOptions === undefined ? process.env : { ...process.env, NODE_OPTIONS: nodeOptions },
+      });
+      child.stderr!.pipe(log, { end: false });
+      let exited = false;
+      const exit = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
+      const relay: RelayProcess = {
+        pid: child.pid!,
+        child,
+        spawnedAt,
+        async waitReady(timeoutMs = 30_000) {
+          const deadline = Date.now() + timeoutMs;
+          for (;;) {
+            if (exited) throw new Error(`the relay exited before it was ready (see ${dir}/relay.log)`);
+            try {
+              const res = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
+              await res.arrayBuffer();
+              if (res.status === 200) return performance.now() - spawnedAt;
+            } catch {
+              // not listening yet
+            }
+            if (Date.now() > deadline) throw new Error(`the relay was not ready within ${timeoutMs} ms`);
+            await sleep(5);
+          }
+        },
+        async kill9() {
+          if (!exited) child.kill('SIGKILL');
+          await exit;
+        },
+        async stop() {
+          if (!exited) child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+          await exit;
+          clearTimeout(timer);
+        },
+        exited: () => exited,
+      };
+      relays.push(relay);
+      return relay;
+    },
+    rootPosts,
+    count() {
+      const perKey = new Map<string, number>();
+      for (const p of rootPosts()) {
+        const key = `${p.props[REQUEST_ID_PROP] as string}|${p.channelId}`;
+        perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      }
+      const expected = created.size * 2;
+      let delivered = 0;
+      let duplicates = 0;
+      for (const [key, n] of perKey) {
+        if (!created.has(key.split('|')[0]!)) continue;
+        delivered++;
+        duplicates += n - 1;
+      }
+      return { delivered, expected, duplicates, lost: expected - delivered };
+    },
+    async stop() {
+      for (const r of relays) await r.stop().catch(() => undefined);
+      log.end();
+      await mattermost.stop();
+      await teleport.stop();
+      if (!process.env.BENCH_KEEP) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Creates `count` requests at `perSecond`, evenly paced; resolves when the last one is created. */
+export async function paced(
+  stack: BenchStack,
+  count: number,
+  perSecond: number,
+  stop?: () => boolean,
+): Promise<number> {
+  const start = performance.now();
+  let made = 0;
+  while (made < count && !stop?.()) {
+    const due = start + (made * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    stack.createRequest();
+    made++;
+  }
+  return made;
+}

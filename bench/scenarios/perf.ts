@@ -1,0 +1,288 @@
+// P1 latency, P2 burst under a rate limit, P3 watcher memory, P5 start to /readyz.
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { mib, ms, percentile, procMiB, sec, sleep, summary, waitFor } from '../lib/measure.js';
+import { scaled, type ScenarioOptions, type ScenarioResult } from '../lib/result.js';
+import { paced, startBenchStack, type BenchStack } from '../lib/stack.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const FLOOR_SCRIPT = path.resolve(here, '../lib/protocol-floor.js');
+
+interface FloorSteps {
+  getPluginData: number[];
+  updatePluginData: number[];
+  createPost: number[];
+  total: number[];
+}
+
+/** The relay's calls before a root post, made by hand from another process (bench/lib/protocol-floor.ts). */
+async function protocolFloor(stack: BenchStack, count: number, perSecond: number): Promise<FloorSteps> {
+  const ids: string[] = [];
+  // Not through stack.createRequest: these are not expected to be posted by the (stopped) relay.
+  for (let i = 0; i < count; i++) ids.push(stack.teleport.createRequest({ user: 'floor@example.com' }).id);
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [FLOOR_SCRIPT, stack.configPath, stack.channelId, String(perSecond), ...ids],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  return JSON.parse(stdout) as FloorSteps;
+}
+
+/** One request through the relay first: DM channel creation and recipient lookups are not measured. */
+async function warmUp(stack: BenchStack): Promise<void> {
+  stack.createRequest();
+  if (!(await waitFor(() => stack.count().lost === 0, 30_000)))
+    throw new Error('warm-up request not delivered');
+}
+
+/** A bare keep-alive POST /api/v4/posts loop against the same server: the floor of one post's cost. */
+async function barePostLoop(stack: BenchStack, count: number, perSecond: number): Promise<number[]> {
+  const url = new URL(stack.mattermost.url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  const post = (i: number) =>
+    new Promise<number>((resolve, reject) => {
+      const body = JSON.stringify({ channel_id: stack.channelId, message: `floor ${i}` });
+      const t0 = performance.now();
+      const req = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: '/api/v4/posts',
+          method: 'POST',
+          agent,
+          headers: {
+            authorization: `Bearer ${stack.token}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () =>
+            res.statusCode === 201
+              ? resolve(performance.now() - t0)
+              : reject(new Error(`status ${res.statusCode}`)),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  const samples: number[] = [];
+  const start = performance.now();
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const wait = start + (i * 1000) / perSecond - performance.now();
+    if (wait > 1) await sleep(wait);
+    inflight.push(post(i).then((d) => void samples.push(d)));
+  }
+  await Promise.all(inflight);
+  agent.destroy();
+  return samples;
+}
+
+export async function p1Latency(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const rate = 50;
+  const count = scaled(rate * 20, opts);
+  const stack = await startBenchStack();
+  try {
+    const relay = stack.startRelay();
+    await relay.waitReady();
+    await warmUp(stack);
+    const before = new Set(stack.created.keys());
+    opts.log(`P1: ${count} requests at ${rate}/s`);
+    await paced(stack, count, rate);
+    const ok = await waitFor(() => stack.count().lost === 0, 60_000);
+    const perPost: number[] = [];
+    const perRequest: number[] = [];
+    const byRequest = new Map<string, number[]>();
+    for (const [key, at] of stack.accepted) {
+      const id = key.split('|')[0]!;
+      if (before.has(id)) continue;
+      const d = at - stack.created.get(id)!;
+      perPost.push(d);
+      byRequest.set(id, [...(byRequest.get(id) ?? []), d]);
+    }
+    for (const ds of byRequest.values()) if (ds.length === 2) perRequest.push(Math.max(...ds));
+    const counts = stack.count();
+    const relayCpu = await relayCpuSeconds(relay.pid);
+    const calls = ['GetPluginData', 'UpdatePluginData'].map(
+      (m) => `${m} ${(stack.teleport.callCount(m) / stack.created.size).toFixed(1)}`,
+    );
+    await relay.stop();
+    opts.log(`P1: floor loops`);
+    const floor = summary(await barePostLoop(stack, scaled(2 * rate * 10, opts), 2 * rate));
+    const proto = await protocolFloor(stack, scaled(rate * 10, opts), rate);
+    const s = summary(perPost);
+    const both = summary(perRequest);
+    const p50s = (xs: number[]) => ms(percentile(xs, 50));
+    return {
+      id: 'P1',
+      title: 'Latency: request PUT → accepted root post (50 req/s, 2 recipients)',
+      figures: [
+        ['requests / root posts measured', `${count} / ${s.n}`],
+        ['per root post p50 / p99 / max', `${ms(s.p50)} / ${ms(s.p99)} / ${ms(s.max)}`],
+        ['both posts of a request p50 / p99 / max', `${ms(both.p50)} / ${ms(both.p99)} / ${ms(both.max)}`],
+        [
+          `floor: bare keep-alive POST loop (${floor.n} posts at ${2 * rate}/s) p50 / p99 / max`,
+          `${ms(floor.p50)} / ${ms(floor.p99)} / ${ms(floor.max)}`,
+        ],
+        ['ratio relay p50 / bare post p50', `${(s.p50 / floor.p50).toFixed(1)}×`],
+        [
+          `floor: the relay's calls by hand from another process (${proto.total.length} at ${rate}/s): p50 of getPluginData / updatePluginData / 2 posts in parallel / whole chain (2 reads + CAS + posts)`,
+          `${p50s(proto.getPluginData)} / ${p50s(proto.updatePluginData)} / ${p50s(proto.createPost)} / ${p50s(proto.total)} (p99 ${ms(percentile(proto.total, 99))})`,
+        ],
+        ['Teleport calls per request by the relay (whole run)', calls.join(', ')],
+        [
+          'delivered / expected / duplicates',
+          `${counts.delivered} / ${counts.expected} / ${counts.duplicates}`,
+        ],
+        ['relay CPU time for the whole run', relayCpu],
+      ],
+      target: 'p50 ≤ 5 ms, p99 ≤ 20 ms',
+      met: ok && s.p50 <= 5 && s.p99 <= 20,
+      notes: [
+        'PUT time = when the fake Teleport created the request (it emits the PUT event then); accepted = when the fake Mattermost stored the root post, both taken with performance.now() in the bench process. The relay is a separate process (the built CLI).',
+      ],
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function relayCpuSeconds(pid: number): Promise<string> {
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return `${(ticks / 100).toFixed(1)} s`;
+  } catch {
+    return 'n/a';
+  }
+}
+
+export async function p2Burst(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const count = scaled(2000, opts);
+  const limit = { perSecond: 200, burst: 100 };
+  const stack = await startBenchStack();
+  try {
+    const relay = stack.startRelay();
+    await relay.waitReady();
+    await warmUp(stack);
+    stack.mattermost.setRateLimit(limit);
+    await sleep(1000); // a full bucket
+    stack.mattermost.clearRequests();
+    const before = new Set(stack.created.keys());
+    opts.log(`P2: ${count} pending requests at once, rate limit ${limit.perSecond}/s burst ${limit.burst}`);
+    const t0 = performance.now();
+    const t0Wall = Date.now();
+    for (let i = 0; i < count; i++) stack.createRequest();
+    const ok = await waitFor(() => stack.count().lost === 0, 300_000, 50);
+    let last = 0;
+    for (const [key, at] of stack.accepted) if (!before.has(key.split('|')[0]!)) last = Math.max(last, at);
+    const drainS = (last - t0) / 1000;
+    const calls = stack.mattermost.requests().filter((r) => r.at <= t0Wall + drainS * 1000 + 1);
+    const succeeded = calls.filter((r) => r.status > 0 && r.status < 400).length;
+    const limited = calls.filter((r) => r.status === 429).length;
+    const other = calls.length - succeeded - limited;
+    const boundS = Math.max(0, succeeded - (limit.burst + 1)) / limit.perSecond;
+    await sleep(2000); // anything late would show up as a duplicate
+    const counts = stack.count();
+    const ratio = drainS / boundS;
+    return {
+      id: 'P2',
+      title: `Burst: ${count} pending × 2 recipients, Mattermost rate limit ${limit.perSecond}/s burst ${limit.burst}`,
+      figures: [
+        ['drain time (first create → last root post)', sec(drainS)],
+        [`rate-limit bound ((successful calls − ${limit.burst + 1}) / ${limit.perSecond})`, sec(boundS)],
+        ['drain / bound', `${ratio.toFixed(2)}×`],
+        ['Mattermost calls: succeeded / 429 / other', `${succeeded} / ${limited} / ${other}`],
+        [
+          'delivered / expected / lost / duplicates',
+          `${counts.delivered} / ${counts.expected} / ${counts.lost} / ${counts.duplicates}`,
+        ],
+      ],
+      target: '≤ 1.1× the rate bound, 0 lost, 0 duplicated',
+      met: ok && ratio <= 1.1 && counts.lost === 0 && counts.duplicates === 0,
+      notes: [],
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+export async function p3Memory(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const count = scaled(10_000, opts);
+  const stack = await startBenchStack();
+  try {
+    const relay = stack.startRelay();
+    await relay.waitReady();
+    await sleep(5000);
+    const idle = procMiB(relay.pid, 'VmRSS');
+    opts.log(`P3: idle RSS ${mib(idle)}; creating ${count} requests`);
+    const t0 = performance.now();
+    for (let i = 0; i < count; i += 500) {
+      for (let j = i; j < Math.min(count, i + 500); j++) stack.createRequest();
+      await sleep(10);
+    }
+    const ok = await waitFor(() => stack.count().lost === 0, 300_000, 100);
+    const drainS = (performance.now() - t0) / 1000;
+    await sleep(3000);
+    const tracking = procMiB(relay.pid, 'VmRSS');
+    const peak = procMiB(relay.pid, 'VmHWM');
+    const counts = stack.count();
+    return {
+      id: 'P3',
+      title: 'Watcher memory (RSS of the relay process)',
+      figures: [
+        ['idle (ready, 5 s after start)', mib(idle)],
+        [`tracking ${count} requests (all posted, 3 s later)`, mib(tracking)],
+        ['peak during the run (VmHWM)', mib(peak)],
+        [`time to post ${counts.expected} root posts (no rate limit)`, sec(drainS)],
+        [
+          'delivered / expected / duplicates',
+          `${counts.delivered} / ${counts.expected} / ${counts.duplicates}`,
+        ],
+      ],
+      target: '≤ 60 MiB idle, ≤ 100 MiB at 10k',
+      met: ok && idle <= 60 && tracking <= 100,
+      notes: [],
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+export async function p5Startup(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const runs = 7;
+  const stack = await startBenchStack();
+  try {
+    const samples: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const relay = stack.startRelay();
+      samples.push(await relay.waitReady());
+      await relay.stop();
+    }
+    opts.log(`P5: ${samples.map((s) => s.toFixed(0)).join(', ')} ms`);
+    const median = percentile(samples, 50);
+    return {
+      id: 'P5',
+      title: 'Process start → /readyz 200',
+      figures: [
+        [`runs`, String(runs)],
+        ['min / median / max', `${ms(Math.min(...samples))} / ${ms(median)} / ${ms(Math.max(...samples))}`],
+      ],
+      target: '≤ 1.5 s',
+      met: median <= 1500,
+      notes: [
+        'From spawn of `node dist/operator/cli/main.js start -c file.toml` to the first 200 from /readyz (polled every 5 ms): Node start, module loading, config, Teleport ping over mutual TLS, Mattermost /users/me, watch INIT. Judged on the median.',
+      ],
+    };
+  } finally {
+    await stack.stop();
+  }
+}
