@@ -36,6 +36,15 @@ export function objectKey(obj: KubernetesObject): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
 
+/**
+ * Drops metadata.managedFields before caching: the operator never reads them, and they are often the
+ * largest part of an object (controller-runtime's TransformStripManagedFields does the same).
+ */
+export function stripManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+  return obj;
+}
+
 function newerOrEqual(a: string | undefined, b: string | undefined): boolean {
   if (!a || !b) return true;
   if (/^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) >= BigInt(b);
@@ -105,6 +114,7 @@ export class Reflector<T extends KubernetesObject> {
 
   /** Stores an object the operator itself just wrote, unless the watch already delivered a newer one. */
   observe(obj: T): void {
+    stripManagedFields(obj);
     const key = objectKey(obj);
     const cur = this.cache.get(key);
     if (!cur || newerOrEqual(obj.metadata?.resourceVersion, cur.metadata?.resourceVersion)) {
@@ -122,6 +132,7 @@ export class Reflector<T extends KubernetesObject> {
     const result = await this.opts.list();
     const seen = new Set<string>();
     for (const item of result.items) {
+      stripManagedFields(item);
       const key = objectKey(item);
       seen.add(key);
       const old = this.cache.get(key);
@@ -160,6 +171,7 @@ export class Reflector<T extends KubernetesObject> {
         return;
       }
       this.errorDelayMs = 0;
+      stripManagedFields(obj);
       this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
       const key = objectKey(obj);
       if (type === 'DELETED') {

@@ -37,6 +37,7 @@ import {
   PLURAL,
   VERSION,
 } from './defaults.js';
+import { shareConnections } from './connections.js';
 import { NotLeaderError } from './errors.js';
 import { KubeClusterWriter } from './kube.js';
 import { LeaderElector } from './leader.js';
@@ -112,6 +113,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       return k;
     })();
   const ns = opts.namespace;
+  const connections = shareConnections(kc);
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
@@ -344,6 +346,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     for (const r of [plugins, deployments, configMaps, secrets]) r.stop();
     queue.shutdown();
     await elector?.stop();
+    await connections.release();
     throw new Error(`cannot listen on --metrics-addr ${opts.metricsAddr}: ${(err as Error).message}`, {
       cause: err,
     });
@@ -369,6 +372,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       queue.shutdown();
       await Promise.all(workers);
       await health?.close();
+      await connections.release();
       logger.info('Operator stopped');
     },
   };

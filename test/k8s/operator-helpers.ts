@@ -1,5 +1,5 @@
 // Helpers shared by the operator's tests against the harness kube-apiserver.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ApiextensionsV1Api,
@@ -23,7 +23,10 @@ import {
 import type { MattermostAccessPlugin, MattermostAccessPluginSpec } from '../../operator/controller/types.js';
 import { identityFileText, TestCA } from '../teleport-server/ca.js';
 
-export const CRD_PATH = new URL('../../crds/mattermostaccessplugins.yaml', import.meta.url);
+/** The CRD file, from the sources (test/k8s) or the build output (dist/test/k8s). */
+export const CRD_PATH = ['../../crds/', '../../../crds/']
+  .map((dir) => new URL(`${dir}mattermostaccessplugins.yaml`, import.meta.url))
+  .find((url) => existsSync(url))!;
 const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
 /** Installs (server-side applies) the CRD and waits until it is Established. */

@@ -1,0 +1,143 @@
+// Benchmark: N MattermostAccessPlugins reconciled from cold by the real operator process.
+// Starts the test control plane (test/k8s/harness.ts), creates the CRD, two Secrets and N resources
+// first, then starts `teleport-mattermost operator --namespace NS` as a child process and measures the
+// time until every resource has a Deployment and an up-to-date status, plus the operator's peak RSS
+// (VmHWM) and its steady RSS afterwards.
+//
+//   npm run build && node dist/bench/operator-scale.js [N=500]
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION } from '../operator/controller/defaults.js';
+import type { MattermostAccessPlugin } from '../operator/controller/types.js';
+import { startTestCluster } from '../test/k8s/harness.js';
+import { applyPlugin, baseSpec, identityText, installCrd, putSecret } from '../test/k8s/operator-helpers.js';
+
+const N = Number(process.argv[2] ?? 500);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cli = path.resolve(here, '../operator/cli/main.js');
+
+function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Selected samples from the operator's /metrics. */
+async function operatorMetrics(port: number): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m =
+      /^teleport_mattermost_operator_(nodejs_heap_size_used_bytes|nodejs_external_memory_bytes|reconcile_total\{result="[a-z_]+"\}|api_writes_total\{[^}]*\}|reconcile_duration_seconds_sum|reconcile_duration_seconds_count) (\S+)$/.exec(
+        line,
+      );
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const cluster = await startTestCluster();
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfigPath);
+    await installCrd(kc);
+    const ns = 'bench';
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
+    await putSecret(kc, ns, 'teleport-plugin-mattermost-identity', { identity: identityText(24 * 3600_000) });
+    await putSecret(kc, ns, 'mattermost-token', { token: 'bot-token-1234567890' });
+    const t0 = Date.now();
+    for (let i = 0; i < N; i += 25) {
+      await Promise.all(
+        Array.from({ length: Math.min(25, N - i) }, (_, j) =>
+          applyPlugin(kc, ns, `plugin-${i + j}`, baseSpec()),
+        ),
+      );
+    }
+    process.stdout.write(`created ${N} resources in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+
+    const metricsPort = await freePort();
+    const start = Date.now();
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'operator',
+        '--namespace',
+        ns,
+        '--metrics-addr',
+        `127.0.0.1:${metricsPort}`,
+        '--leader-elect',
+        'false',
+        '--log-severity',
+        'WARN',
+      ],
+      {
+        env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    const killChild = () => child.exitCode === null && child.kill('SIGKILL');
+    process.once('exit', killChild);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const apps = kc.makeApiClient(AppsV1Api);
+    let done = 0;
+    for (;;) {
+      const list = (await custom.listNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: ns,
+        plural: PLURAL,
+      })) as {
+        items: MattermostAccessPlugin[];
+      };
+      done = list.items.filter(
+        (cr) =>
+          cr.status?.observedGeneration === cr.metadata.generation &&
+          cr.status?.conditions?.some((c) => c.type === 'IdentityValid' && c.status === 'True'),
+      ).length;
+      if (done === N || Date.now() - start > 600_000) break;
+      await sleep(1000);
+    }
+    const elapsed = (Date.now() - start) / 1000;
+    const deployments = (await apps.listNamespacedDeployment({ namespace: ns })).items.length;
+    const peak = procKb(child.pid!, 'VmHWM');
+    await sleep(5000);
+    const steady = procKb(child.pid!, 'VmRSS');
+    process.stdout.write(
+      `operator: ${done}/${N} resources reconciled from cold in ${elapsed.toFixed(1)}s (incl. process start), ` +
+        `${deployments} Deployments; peak RSS ${(peak / 1024).toFixed(0)} MiB, RSS 5s later ${(steady / 1024).toFixed(0)} MiB\n`,
+    );
+    const m = await operatorMetrics(metricsPort);
+    const mib = (b = 0) => `${(b / 1048576).toFixed(0)} MiB`;
+    process.stdout.write(
+      `heap used ${mib(m.nodejs_heap_size_used_bytes)}, external ${mib(m.nodejs_external_memory_bytes)}; ` +
+        `mean reconcile ${((1000 * (m.reconcile_duration_seconds_sum ?? 0)) / (m.reconcile_duration_seconds_count || 1)).toFixed(1)} ms\n`,
+    );
+    for (const [k, v] of Object.entries(m)) if (/total/.test(k)) process.stdout.write(`  ${k} ${v}\n`);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  } finally {
+    await cluster.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
