@@ -182,7 +182,8 @@ export class Reconciler {
         message: `Invalid spec: ${err.problems.join('; ')}; fix the MattermostAccessPlugin`,
       };
     }
-    let tokenHash = '';
+    // Files the watcher reads only at start (token, CA bundle) enter the pod-template hash.
+    let startFilesHash = '';
     if (rendered) {
       const token = lookup(
         reader,
@@ -200,7 +201,7 @@ export class Reconciler {
         };
         requeue.push(MISSING_SECRET_RETRY_MS);
       } else {
-        tokenHash = hashParts(token.value.trim());
+        startFilesHash = hashParts(token.value.trim());
       }
       const caRef = cr.spec.mattermost.caSecretRef;
       if (caRef && config.ok) {
@@ -212,7 +213,9 @@ export class Reconciler {
           'spec.mattermost.caSecretRef',
           'create it with the PEM CA bundle of the Mattermost server',
         );
-        if (!ca.ok) {
+        if (ca.ok) {
+          startFilesHash = hashParts(startFilesHash, ca.value);
+        } else {
           config = {
             ok: false,
             reason: ca.missing === 'secret' ? REASON.CASecretNotFound : REASON.CAKeyNotFound,
@@ -284,7 +287,7 @@ export class Reconciler {
     const previousHash = cr.status?.configHash;
     let configHash: string | undefined = previousHash;
     if (rendered) {
-      configHash = hashParts(rendered.toml, tokenHash);
+      configHash = hashParts(rendered.toml, startFilesHash);
       const cm = withAppliedHash(buildConfigMap(cr, rendered.toml, this.opts.version));
       if (needsApply(cm, reader.getConfigMap(namespace, name))) {
         await writer.applyConfigMap(cm);
