@@ -23,7 +23,7 @@ export function summary(samples: readonly number[]): { p50: number; p99: number;
 }
 
 /** A field of /proc/<pid>/status in MiB (VmRSS: now, VmHWM: peak). */
-export function procMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+export function procMiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
@@ -70,3 +70,34 @@ export class LoadSampler {
 export const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(v < 10 ? 2 : 1)} ms` : 'n/a');
 export const sec = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)} s` : 'n/a');
 export const mib = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} MiB` : 'n/a');
+
+/** User + system CPU seconds a process has used so far (from /proc/<pid>/stat; clock ticks of 10 ms). */
+export function procCpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** This process's CPU seconds so far. */
+export function selfCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** Unlabelled samples from a Prometheus text endpoint whose names match `pattern`. */
+export async function scrape(url: string, pattern: RegExp): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  try {
+    const text = await (await fetch(url)).text();
+    for (const line of text.split('\n')) {
+      const m = /^([a-zA-Z_:][\w:]*) (\S+)$/.exec(line);
+      if (m && pattern.test(m[1]!)) out[m[1]!] = Number(m[2]);
+    }
+  } catch {
+    // not reachable: no samples
+  }
+  return out;
+}

@@ -92,7 +92,12 @@ export async function startBenchStack(
     return result;
   };
 
-  const identityPath = await teleport.writeIdentity({ dir, ttlMs: opts.identityTtlMs ?? 24 * 3600_000 });
+  // notBefore 1 s back (the test CA's default is a minute back), so ttl is the lifetime from now.
+  const identityPath = await teleport.writeIdentity({
+    dir,
+    ttlMs: (opts.identityTtlMs ?? 24 * 3600_000) + 1000,
+    notBefore: new Date(Date.now() - 1000),
+  });
   const healthPort = await freePort();
   const configPath = path.join(dir, 'teleport-mattermost.toml');
   await writeFile(

@@ -169,7 +169,11 @@ export async function r4IdentityRotation(opts: ScenarioOptions): Promise<Scenari
     let reconnects = 0;
     for (let i = 1; i <= rotations; i++) {
       await sleep(Math.max(0, start + i * everyMs - performance.now()));
-      const path = await stack.teleport.writeIdentity({ dir: stack.dir, ttlMs });
+      const path = await stack.teleport.writeIdentity({
+        dir: stack.dir,
+        ttlMs: ttlMs + 1000,
+        notBefore: new Date(Date.now() - 1000),
+      });
       if (path !== stack.identityPath)
         throw new Error(`identity written to ${path}, not ${stack.identityPath}`);
       // 25 s later the previous identity has expired: close every connection so the relay can only

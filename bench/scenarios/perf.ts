@@ -5,7 +5,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { mib, ms, percentile, procMiB, sec, sleep, summary, waitFor } from '../lib/measure.js';
+import {
+  mib,
+  ms,
+  percentile,
+  procCpuSeconds,
+  procMiB,
+  scrape,
+  sec,
+  selfCpuSeconds,
+  sleep,
+  summary,
+  waitFor,
+} from '../lib/measure.js';
 import { scaled, type ScenarioOptions, type ScenarioResult } from '../lib/result.js';
 import { paced, startBenchStack, type BenchStack } from '../lib/stack.js';
 
@@ -109,7 +121,7 @@ export async function p1Latency(opts: ScenarioOptions): Promise<ScenarioResult> 
     }
     for (const ds of byRequest.values()) if (ds.length === 2) perRequest.push(Math.max(...ds));
     const counts = stack.count();
-    const relayCpu = await relayCpuSeconds(relay.pid);
+    const relayCpu = `${procCpuSeconds(relay.pid).toFixed(1)} s`;
     const calls = ['GetPluginData', 'UpdatePluginData'].map(
       (m) => `${m} ${(stack.teleport.callCount(m) / stack.created.size).toFixed(1)}`,
     );
@@ -154,17 +166,6 @@ export async function p1Latency(opts: ScenarioOptions): Promise<ScenarioResult> 
   }
 }
 
-async function relayCpuSeconds(pid: number): Promise<string> {
-  try {
-    const { readFile } = await import('node:fs/promises');
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return `${(ticks / 100).toFixed(1)} s`;
-  } catch {
-    return 'n/a';
-  }
-}
-
 export async function p2Burst(opts: ScenarioOptions): Promise<ScenarioResult> {
   const count = scaled(2000, opts);
   const limit = { perSecond: 200, burst: 100 };
@@ -178,16 +179,32 @@ export async function p2Burst(opts: ScenarioOptions): Promise<ScenarioResult> {
     stack.mattermost.clearRequests();
     const before = new Set(stack.created.keys());
     opts.log(`P2: ${count} pending requests at once, rate limit ${limit.perSecond}/s burst ${limit.burst}`);
+    const cpu0 = { relay: procCpuSeconds(relay.pid), bench: selfCpuSeconds() };
     const t0 = performance.now();
     const t0Wall = Date.now();
     for (let i = 0; i < count; i++) stack.createRequest();
     const ok = await waitFor(() => stack.count().lost === 0, 300_000, 50);
+    const cpu = {
+      relay: procCpuSeconds(relay.pid) - cpu0.relay,
+      bench: selfCpuSeconds() - cpu0.bench,
+    };
     let last = 0;
     for (const [key, at] of stack.accepted) if (!before.has(key.split('|')[0]!)) last = Math.max(last, at);
     const drainS = (last - t0) / 1000;
     const calls = stack.mattermost.requests().filter((r) => r.at <= t0Wall + drainS * 1000 + 1);
     const succeeded = calls.filter((r) => r.status > 0 && r.status < 400).length;
     const limited = calls.filter((r) => r.status === 429).length;
+    const byRoute = new Map<string, number>();
+    for (const r of calls) {
+      if (r.status === 0 || r.status >= 400) continue;
+      const route = `${r.method} ${r.path.replace(/[a-z0-9]{26}/g, ':id')}`;
+      byRoute.set(route, (byRoute.get(route) ?? 0) + 1);
+    }
+    // Successful calls per second of the drain: shows when the relay left the rate limit unused.
+    const perSecond = new Array<number>(Math.ceil(drainS) + 1).fill(0);
+    for (const r of calls) {
+      if (r.status > 0 && r.status < 400) perSecond[Math.floor((r.at - t0Wall) / 1000)]! += 1;
+    }
     const other = calls.length - succeeded - limited;
     const boundS = Math.max(0, succeeded - (limit.burst + 1)) / limit.perSecond;
     await sleep(2000); // anything late would show up as a duplicate
@@ -204,6 +221,25 @@ export async function p2Burst(opts: ScenarioOptions): Promise<ScenarioResult> {
         [
           'delivered / expected / lost / duplicates',
           `${counts.delivered} / ${counts.expected} / ${counts.lost} / ${counts.duplicates}`,
+        ],
+        [
+          'CPU during the drain: relay process / bench process (fake Teleport + Mattermost)',
+          `${cpu.relay.toFixed(1)} s / ${cpu.bench.toFixed(1)} s (${((100 * cpu.relay) / drainS).toFixed(0)}% / ${((100 * cpu.bench) / drainS).toFixed(0)}% of one core)`,
+        ],
+        ['relay throughput', `${(counts.expected / drainS).toFixed(0)} root posts/s`],
+        [
+          'successful Mattermost calls by route',
+          [...byRoute]
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', '),
+        ],
+        ['successful calls per second of the drain', perSecond.join(' ')],
+        [
+          'Teleport calls per request (whole run)',
+          ['GetPluginData', 'UpdatePluginData']
+            .map((m) => `${m} ${(stack.teleport.callCount(m) / stack.created.size).toFixed(1)}`)
+            .join(', '),
         ],
       ],
       target: '≤ 1.1× the rate bound, 0 lost, 0 duplicated',
@@ -223,6 +259,10 @@ export async function p3Memory(opts: ScenarioOptions): Promise<ScenarioResult> {
     await relay.waitReady();
     await sleep(5000);
     const idle = procMiB(relay.pid, 'VmRSS');
+    const metricsUrl = `http://127.0.0.1:${stack.healthPort}/metrics`;
+    const heapPattern = /nodejs_heap_size_(used|total)_bytes$|nodejs_external_memory_bytes$/;
+    const idleParts = { anon: procMiB(relay.pid, 'RssAnon'), file: procMiB(relay.pid, 'RssFile') };
+    const idleHeap = await scrape(metricsUrl, heapPattern);
     opts.log(`P3: idle RSS ${mib(idle)}; creating ${count} requests`);
     const t0 = performance.now();
     for (let i = 0; i < count; i += 500) {
@@ -234,13 +274,27 @@ export async function p3Memory(opts: ScenarioOptions): Promise<ScenarioResult> {
     await sleep(3000);
     const tracking = procMiB(relay.pid, 'VmRSS');
     const peak = procMiB(relay.pid, 'VmHWM');
+    const parts = { anon: procMiB(relay.pid, 'RssAnon'), file: procMiB(relay.pid, 'RssFile') };
+    const heap = await scrape(metricsUrl, heapPattern);
+    const heapText = (h: Record<string, number>) => {
+      const get = (suffix: string) => Object.entries(h).find(([k]) => k.endsWith(suffix))?.[1] ?? Number.NaN;
+      const m = (b: number) => mib(b / 1048576);
+      return `heap used ${m(get('heap_size_used_bytes'))} of ${m(get('heap_size_total_bytes'))}, external ${m(get('external_memory_bytes'))}`;
+    };
     const counts = stack.count();
     return {
       id: 'P3',
       title: 'Watcher memory (RSS of the relay process)',
       figures: [
         ['idle (ready, 5 s after start)', mib(idle)],
+        [
+          'idle: anonymous / file-backed (the node binary) RSS',
+          `${mib(idleParts.anon)} / ${mib(idleParts.file)}`,
+        ],
+        ['idle: V8', heapText(idleHeap)],
         [`tracking ${count} requests (all posted, 3 s later)`, mib(tracking)],
+        ['tracking: anonymous / file-backed RSS', `${mib(parts.anon)} / ${mib(parts.file)}`],
+        ['tracking: V8', heapText(heap)],
         ['peak during the run (VmHWM)', mib(peak)],
         [`time to post ${counts.expected} root posts (no rate limit)`, sec(drainS)],
         [
@@ -250,7 +304,9 @@ export async function p3Memory(opts: ScenarioOptions): Promise<ScenarioResult> {
       ],
       target: '≤ 60 MiB idle, ≤ 100 MiB at 10k',
       met: ok && idle <= 60 && tracking <= 100,
-      notes: [],
+      notes: [
+        `RSS from /proc/<pid>/status of the relay process${process.env.BENCH_RELAY_NODE_OPTIONS ? ` (NODE_OPTIONS="${process.env.BENCH_RELAY_NODE_OPTIONS}")` : ' (no V8 flags)'}; V8 figures from the relay's own /metrics.`,
+      ],
     };
   } finally {
     await stack.stop();
