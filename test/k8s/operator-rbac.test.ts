@@ -29,11 +29,15 @@ let admin: KubeConfig;
 let ns: string;
 let operator: OperatorHandle | undefined;
 
-function rbacDocs(namespace: string): KubernetesObject[] {
-  const text = readFileSync(new URL('../../operator/controller/rbac/role.yaml', import.meta.url), 'utf8');
+function rbacDocs(namespace: string, file = 'role.yaml'): KubernetesObject[] {
+  const text = readFileSync(new URL(`../../operator/controller/rbac/${file}`, import.meta.url), 'utf8');
   return parseAllDocuments(text).map((d) => {
     const obj = d.toJSON() as KubernetesObject & { subjects?: Array<{ namespace?: string }> };
-    obj.metadata!.namespace = namespace;
+    if (file === 'role.yaml') obj.metadata!.namespace = namespace;
+    // Cluster-scoped names get the namespace as suffix so test runs never share a binding.
+    else obj.metadata!.name = `${obj.metadata!.name}-${namespace}`;
+    const ref = (obj as { roleRef?: { name: string } }).roleRef;
+    if (ref && file !== 'role.yaml') ref.name = `${ref.name}-${namespace}`;
     for (const s of obj.subjects ?? []) s.namespace = namespace;
     return obj;
   });
@@ -122,4 +126,46 @@ it('grants no write on Secrets, no spec writes on the resources and no deletes',
   expect(await can('delete', 'apps', 'deployments')).toBe(false);
   expect(await can('delete', '', 'configmaps')).toBe(false);
   expect(await can('list', '', 'pods')).toBe(false);
+});
+
+it('with the optional ClusterRole, watches every namespace (--all-namespaces)', async () => {
+  await operator?.stop();
+  operator = undefined;
+  const objects = KubernetesObjectApi.makeApiClient(admin);
+  for (const doc of rbacDocs(ns, 'cluster-role.yaml')) {
+    await objects.patch(doc, undefined, undefined, 'operator-tests', true, PatchStrategy.ServerSideApply);
+  }
+  const other = await createTestNamespace('operator-rbac-other');
+  await putSecret(admin, other, 'teleport-plugin-mattermost-identity', { identity: identityText() });
+  await putSecret(admin, other, 'mattermost-token', { token: 'bot-token-1234567890' });
+  const core = admin.makeApiClient(CoreV1Api);
+  const tr = await core.createNamespacedServiceAccountToken({
+    name: SA,
+    namespace: ns,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const cluster = admin.getCurrentCluster()!;
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: 'sa', token: tr.status!.token }],
+    contexts: [{ name: 'sa', cluster: cluster.name, user: 'sa' }],
+    currentContext: 'sa',
+  });
+  operator = await runOperator(
+    {
+      kubeConfig: kc,
+      metricsAddr: '127.0.0.1:0',
+      leaderElect: true,
+      leaseNamespace: ns,
+      watcherImage: 'registry.example.test/p:1',
+    },
+    silentLogger(),
+  );
+  await applyPlugin(admin, other, 'elsewhere', baseSpec());
+  const cr = await waitFor('reconciled in another namespace', async () => {
+    const c = await getPlugin(admin, other, 'elsewhere');
+    return condition(c, 'IdentityValid')?.status === 'True' ? c : undefined;
+  });
+  expect(cr.status!.deploymentName).toBe('elsewhere');
 });

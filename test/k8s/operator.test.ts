@@ -337,6 +337,24 @@ describe('operator reconciles a MattermostAccessPlugin', () => {
   });
 });
 
+describe('health and metrics endpoints', () => {
+  it('serves /healthz, /readyz and /metrics with reconcile, queue and write metrics', async () => {
+    const base = `http://127.0.0.1:${operator.metricsPort}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    for (const name of [
+      'teleport_mattermost_operator_reconcile_total{result="',
+      'teleport_mattermost_operator_reconcile_duration_seconds_bucket',
+      'teleport_mattermost_operator_workqueue_depth',
+      'teleport_mattermost_operator_reconcile_errors_total',
+      'teleport_mattermost_operator_api_writes_total{resource="deployments",verb="apply"}',
+    ]) {
+      expect(metrics).toContain(name);
+    }
+  });
+});
+
 describe('API server validation', () => {
   it('rejects invalid resources with readable messages', async () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
@@ -467,9 +485,11 @@ describe('deletion', () => {
         return true;
       }
     });
-    await apps.deleteNamespacedDeployment({ name, namespace: ns });
-    await core.deleteNamespacedConfigMap({ name, namespace: ns });
+    // If the collector has not got to them yet, delete them the way it would (ignoring 404).
+    await apps.deleteNamespacedDeployment({ name, namespace: ns }).catch(() => undefined);
+    await core.deleteNamespacedConfigMap({ name, namespace: ns }).catch(() => undefined);
     await sleep(1500);
     expect(await getDeployment(name)).toBeUndefined();
+    await expect(core.readNamespacedConfigMap({ name, namespace: ns })).rejects.toMatchObject({ code: 404 });
   });
 });
