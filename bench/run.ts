@@ -12,12 +12,13 @@ import { LoadSampler } from './lib/measure.js';
 import type { Scenario, ScenarioResult } from './lib/result.js';
 import { r1MattermostDown, r2StreamCuts, r3Kill9, r4IdentityRotation } from './scenarios/faults.js';
 import { p4Operator } from './scenarios/operator.js';
-import { p1Latency, p2Burst, p3Memory, p5Startup } from './scenarios/perf.js';
+import { p1Latency, p2Burst, p3Memory, p3MemoryWithHeapFlags, p5Startup } from './scenarios/perf.js';
 
 const SCENARIOS: Record<string, Scenario> = {
   P1: p1Latency,
   P2: p2Burst,
   P3: p3Memory,
+  P3F: p3MemoryWithHeapFlags,
   P4: p4Operator,
   P5: p5Startup,
   R1: r1MattermostDown,
@@ -25,6 +26,9 @@ const SCENARIOS: Record<string, Scenario> = {
   R3: r3Kill9,
   R4: r4IdentityRotation,
 };
+
+/** Not in the default run (kept to ~15 minutes); run by name. */
+const OPTIONAL = new Set(['P3F']);
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // dist/bench/run.js → the repository (BENCH_ROOT when built elsewhere).
@@ -101,17 +105,18 @@ function render(results: Record<string, StoredResult>): string {
     'node dist/bench/run.js P1 R3    # only some (after `make build`); the others keep their last result',
     'BENCH_SCALE=0.1 node dist/bench/run.js P2   # smaller request counts for a quick look',
     'BENCH_SEED=8                    # R3 kill points (seeded PRNG)',
+    'node dist/bench/run.js P3F      # P3 with V8 heap flags for the relay (not in the default run)',
     '```',
     '',
     '## Summary',
     '',
-    '| | Scenario | Target | Result | Load (1-min avg: min–max) | Ran at | Scale |',
-    '|---|---|---|---|---|---|---|',
+    '| | Scenario | Target | Result | Key figures | Load (1-min avg: min–max) | Ran at | Scale |',
+    '|---|---|---|---|---|---|---|---|',
   );
   for (const id of ids) {
     const r = results[id]!;
     lines.push(
-      `| ${id} | ${r.title} | ${r.target} | **${verdict(r.met, r.error)}** | ${r.load.min.toFixed(1)}–${r.load.max.toFixed(1)} | ${r.ranAt.replace('T', ' ').slice(0, 16)} UTC | ${r.scale} |`,
+      `| ${id} | ${r.title} | ${r.target} | **${verdict(r.met, r.error)}** | ${r.headline ?? (r.figures[0] ? `${r.figures[0][0]}: ${r.figures[0][1]}` : '')} | ${r.load.min.toFixed(1)}–${r.load.max.toFixed(1)} | ${r.ranAt.replace('T', ' ').slice(0, 16)} UTC | ${r.scale} |`,
     );
   }
   for (const id of ids) {
@@ -138,7 +143,7 @@ function render(results: Record<string, StoredResult>): string {
 async function main(): Promise<void> {
   const args = process.argv.slice(2).map((a) => a.toUpperCase());
   for (const a of args) if (!SCENARIOS[a]) usage();
-  const selected = args.length ? args : Object.keys(SCENARIOS);
+  const selected = args.length ? args : Object.keys(SCENARIOS).filter((id) => !OPTIONAL.has(id));
   const scale = Number(process.env.BENCH_SCALE ?? 1);
   if (!(scale > 0)) throw new Error(`BENCH_SCALE must be a positive number, got ${process.env.BENCH_SCALE}`);
   const results: Record<string, StoredResult> = existsSync(RESULTS)

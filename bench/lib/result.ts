@@ -13,6 +13,8 @@ export interface ScenarioResult {
   /** Figure name → value, in display order. */
   figures: [string, string][];
   target: string;
+  /** The figures to put in the summary table (default: the first figure). */
+  headline?: string;
   /** undefined when the target could not be judged (not measured). */
   met: boolean | undefined;
   /** What limits the figure, caveats, how it was measured. */

@@ -49,6 +49,7 @@ export async function r1MattermostDown(opts: ScenarioOptions): Promise<ScenarioR
         ['Mattermost back up → last root post', sec(recoverS)],
         deliveryFigures(c),
       ],
+      headline: `${c.delivered} / ${c.expected} delivered, ${c.duplicates} duplicates`,
       target: '0 lost, 0 duplicated',
       met: zeroLoss(c),
       notes: [
@@ -87,6 +88,7 @@ export async function r2StreamCuts(opts: ScenarioOptions): Promise<ScenarioResul
         ['after the burst → all delivered', sec(c.drainS)],
         deliveryFigures(c),
       ],
+      headline: `${c.delivered} / ${c.expected} delivered, ${c.duplicates} duplicates`,
       target: '0 lost, 0 duplicated',
       met: zeroLoss(c) && dropped >= cuts,
       notes: [
@@ -142,6 +144,7 @@ export async function r3Kill9(opts: ScenarioOptions): Promise<ScenarioResult> {
         ['final start → all delivered', sec(c.drainS)],
         deliveryFigures(c),
       ],
+      headline: `${c.delivered} / ${c.expected} delivered, ${c.duplicates} duplicates`,
       target: '0 lost, 0 duplicated',
       met: zeroLoss(c),
       notes: [`Kill points come from a seeded PRNG (BENCH_SEED=${seed}); each restart is immediate.`],
@@ -192,6 +195,7 @@ export async function r4IdentityRotation(opts: ScenarioOptions): Promise<Scenari
         ['load', `${count} requests at ${rate}/s`],
         deliveryFigures(c),
       ],
+      headline: `${c.delivered} / ${c.expected} delivered, ${c.duplicates} duplicates`,
       target: '0 lost, 0 duplicated',
       met: zeroLoss(c),
       notes: [

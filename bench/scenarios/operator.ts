@@ -197,6 +197,7 @@ export async function p4Operator(opts: ScenarioOptions): Promise<ScenarioResult>
             `${rest.perMinute}${rest.perMinute ? ` (${rest.byKind})` : ''}; operator RSS then ${rest.rss.toFixed(0)} MiB`,
           ],
     ],
+    headline: `${r.seconds!.toFixed(1)} s to ${r.done}/${r.total} reconciled, ${r.deployments} Deployments; RSS peak ${r.peakMiB} MiB; ${rest instanceof Error ? 'writes at rest not measured' : `${rest.perMinute} writes/min at rest`}`,
     met:
       r.done === r.total &&
       r.deployments === r.total &&

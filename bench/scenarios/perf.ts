@@ -155,6 +155,7 @@ export async function p1Latency(opts: ScenarioOptions): Promise<ScenarioResult> 
         ],
         ['relay CPU time for the whole run', relayCpu],
       ],
+      headline: `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}, max ${ms(s.max)}; bare post p50 ${ms(floor.p50)}; relay's call chain by hand p50 ${ms(percentile(proto.total, 50))}`,
       target: 'p50 ≤ 5 ms, p99 ≤ 20 ms',
       met: ok && s.p50 <= 5 && s.p99 <= 20,
       notes: [
@@ -242,12 +243,29 @@ export async function p2Burst(opts: ScenarioOptions): Promise<ScenarioResult> {
             .join(', '),
         ],
       ],
+      headline: `drain ${sec(drainS)} vs bound ${sec(boundS)} (${ratio.toFixed(2)}×); lost ${counts.lost}, duplicates ${counts.duplicates}`,
       target: '≤ 1.1× the rate bound, 0 lost, 0 duplicated',
       met: ok && ratio <= 1.1 && counts.lost === 0 && counts.duplicates === 0,
       notes: [],
     };
   } finally {
     await stack.stop();
+  }
+}
+
+/** V8 heap flags that keep the relay's heap near what it uses (tried in P3F). */
+export const RELAY_HEAP_FLAGS = '--max-semi-space-size=1 --max-old-space-size=96';
+
+/** P3 with RELAY_HEAP_FLAGS in the relay's NODE_OPTIONS: what the heap settings alone change. */
+export async function p3MemoryWithHeapFlags(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const saved = process.env.BENCH_RELAY_NODE_OPTIONS;
+  process.env.BENCH_RELAY_NODE_OPTIONS = RELAY_HEAP_FLAGS;
+  try {
+    const r = await p3Memory(opts);
+    return { ...r, id: 'P3F', title: `Watcher memory with NODE_OPTIONS="${RELAY_HEAP_FLAGS}"` };
+  } finally {
+    if (saved === undefined) delete process.env.BENCH_RELAY_NODE_OPTIONS;
+    else process.env.BENCH_RELAY_NODE_OPTIONS = saved;
   }
 }
 
@@ -302,6 +320,7 @@ export async function p3Memory(opts: ScenarioOptions): Promise<ScenarioResult> {
           `${counts.delivered} / ${counts.expected} / ${counts.duplicates}`,
         ],
       ],
+      headline: `idle ${mib(idle)} (anon ${mib(idleParts.anon)}), ${count} requests ${mib(tracking)} (anon ${mib(parts.anon)}), peak ${mib(peak)}`,
       target: '≤ 60 MiB idle, ≤ 100 MiB at 10k',
       met: ok && idle <= 60 && tracking <= 100,
       notes: [
@@ -332,6 +351,7 @@ export async function p5Startup(opts: ScenarioOptions): Promise<ScenarioResult> 
         [`runs`, String(runs)],
         ['min / median / max', `${ms(Math.min(...samples))} / ${ms(median)} / ${ms(Math.max(...samples))}`],
       ],
+      headline: `median ${ms(median)} (min ${ms(Math.min(...samples))}, max ${ms(Math.max(...samples))})`,
       target: '≤ 1.5 s',
       met: median <= 1500,
       notes: [
