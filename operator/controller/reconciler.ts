@@ -256,6 +256,9 @@ export class Reconciler {
         requeue.push(MISSING_SECRET_RETRY_MS);
       } else {
         const source = `Secret ${namespace}/${idRef.name} key '${idKey}'`;
+        // Without refresh_identity the watcher reads the identity only at start: a new one needs new pods.
+        if (cr.spec.teleport.refreshIdentity === false)
+          startFilesHash = hashParts(startFilesHash, found.value);
         try {
           const parsed = parseIdentity(found.value, source);
           expiresAt = parsed.notAfter;

@@ -124,6 +124,22 @@ describe('Reconciler', () => {
     ).toBe(hash);
   });
 
+  it('rolls the pods on an identity rotation when refreshIdentity is off (the watcher cannot reload it)', async () => {
+    const { world, reconciler, cr } = setup();
+    cr().spec.teleport.refreshIdentity = false;
+    await reconciler.reconcile(`${NS}/mm`);
+    const hash = world.deployments.get(`${NS}/mm`)!.spec!.template.metadata!.annotations![
+      CONFIG_HASH_ANNOTATION
+    ];
+    world.secret('teleport-plugin-mattermost-identity', {
+      identity: identityFileText({ ca, ttlMs: 7200_000 }),
+    });
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(
+      world.deployments.get(`${NS}/mm`)!.spec!.template.metadata!.annotations![CONFIG_HASH_ANNOTATION],
+    ).not.toBe(hash);
+  });
+
   it('rolls the pods when the token changes (the watcher reads it at start)', async () => {
     const { world, reconciler } = setup();
     await reconciler.reconcile(`${NS}/mm`);
