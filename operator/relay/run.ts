@@ -28,7 +28,7 @@ import {
 } from './reconcile.js';
 import { configuredRecipients, ruleAppliesToPlugin } from './recipients.js';
 import { RecipientResolver } from './resolver.js';
-import { AbortedError, sleep, withRetry } from './retry.js';
+import { AbortedError, backoffDelay, sleep, withRetry } from './retry.js';
 import { clusterInfoFromPing, type ClusterInfo } from './view.js';
 
 export interface WatcherHandle {
@@ -69,16 +69,16 @@ interface MaybeIdentityExpiry {
 // The real clients are loaded lazily: tests inject fakes and need neither the gRPC nor the HTTP stack.
 // Teleport may be restarting while we start (or not reachable yet from a new pod): keep trying, with
 // /readyz false meanwhile, rather than crash-looping. Bad credentials (IdentityError) stay fatal.
-const CONNECT_RETRY_MIN_MS = 1_000;
-const CONNECT_RETRY_MAX_MS = 30_000;
+const CONNECT_RETRY = { baseDelayMs: 1_000, maxDelayMs: 30_000 };
 
 async function defaultTeleport(config: PluginConfig, logger: Logger): Promise<TeleportApi> {
   const { connectTeleport } = await import('../teleport/client.js');
-  for (let delay = CONNECT_RETRY_MIN_MS; ; delay = Math.min(delay * 2, CONNECT_RETRY_MAX_MS)) {
+  for (let attempt = 0; ; attempt++) {
     try {
       return await connectTeleport(config.teleport, logger);
     } catch (err) {
       if (!isTeleportError(err, 'Unavailable')) throw err;
+      const delay = backoffDelay(attempt, CONNECT_RETRY);
       logger.warn('Cannot reach Teleport yet; retrying', { error: err.message, retry_in_ms: delay });
       await sleep(delay);
     }
