@@ -143,7 +143,10 @@ function render(results: Record<string, StoredResult>): string {
 async function main(): Promise<void> {
   const args = process.argv.slice(2).map((a) => a.toUpperCase());
   for (const a of args) if (!SCENARIOS[a]) usage();
-  const selected = args.length ? args : Object.keys(SCENARIOS).filter((id) => !OPTIONAL.has(id));
+  // By default the long control-plane run (P4) goes last, so the relay figures are in even if it stalls.
+  const selected = args.length
+    ? args
+    : [...Object.keys(SCENARIOS).filter((id) => !OPTIONAL.has(id) && id !== 'P4'), 'P4'];
   const scale = Number(process.env.BENCH_SCALE ?? 1);
   if (!(scale > 0)) throw new Error(`BENCH_SCALE must be a positive number, got ${process.env.BENCH_SCALE}`);
   const results: Record<string, StoredResult> = existsSync(RESULTS)

@@ -96,7 +96,7 @@ async function writesAtRest(
     try {
       const custom = kc.makeApiClient(CustomObjectsApi);
       let reconciled = 0;
-      const deadline = Date.now() + 600_000;
+      const deadline = Date.now() + 300_000;
       while (Date.now() < deadline) {
         const list = (await custom.listNamespacedCustomObject({
           group: GROUP,
@@ -165,7 +165,7 @@ export async function p4Operator(opts: ScenarioOptions): Promise<ScenarioResult>
     let text = '';
     child.stdout.on('data', (d: Buffer) => (text += d.toString()));
     child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15 * 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 8 * 60_000);
     child.once('exit', (c) => {
       clearTimeout(timer);
       resolve({ code: c, out: text });
