@@ -218,6 +218,10 @@ export async function p2Burst(opts: ScenarioOptions): Promise<ScenarioResult> {
         ['drain time (first create → last root post)', sec(drainS)],
         [`rate-limit bound ((successful calls − ${limit.burst + 1}) / ${limit.perSecond})`, sec(boundS)],
         ['drain / bound', `${ratio.toFixed(2)}×`],
+        [
+          `bound for the ${counts.expected - 2} root posts alone ((posts − ${limit.burst + 1}) / ${limit.perSecond})`,
+          sec(Math.max(0, counts.expected - 2 - (limit.burst + 1)) / limit.perSecond),
+        ],
         ['Mattermost calls: succeeded / 429 / other', `${succeeded} / ${limited} / ${other}`],
         [
           'delivered / expected / lost / duplicates',
