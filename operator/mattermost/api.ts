@@ -71,6 +71,8 @@ export class MattermostError extends Error {
     readonly status?: number,
     /** From Retry-After / X-Ratelimit-Reset on 429. */
     readonly retryAfterMs?: number,
+    /** The server certainly did not act on the call (429, connection refused, TLS failure), so a create can be retried blindly. */
+    readonly notProcessed: boolean = kind === 'RateLimited',
   ) {
     super(message);
     this.name = `MattermostError(${kind})`;

@@ -98,6 +98,16 @@ const TLS_CODES = new Set([
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ]);
 
+/** Failures before a request could reach Mattermost: nothing was processed. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 const NETWORK_HINTS: Record<string, string> = {
   ECONNREFUSED: 'connection refused: is Mattermost running and is [mattermost] url right?',
   ENOTFOUND: 'the host name does not resolve: check [mattermost] url',
@@ -139,6 +149,9 @@ export function errorFromNetwork(op: string, url: string, err: unknown, timeoutM
       `Mattermost ${op} at ${url} failed: TLS verification of the server failed (${code}). If Mattermost uses ` +
         `a private CA, set [mattermost] ca_file to that CA's PEM file; check that the URL's host name matches ` +
         `the certificate.`,
+      undefined,
+      undefined,
+      true,
     );
   }
   const hint = code ? (NETWORK_HINTS[code] ?? code) : undefined;
@@ -150,5 +163,8 @@ export function errorFromNetwork(op: string, url: string, err: unknown, timeoutM
   return new MattermostError(
     'Unavailable',
     `Mattermost ${op} at ${url} failed: ${hint ? `${hint} (${code})` : message}.`,
+    undefined,
+    undefined,
+    code !== undefined && NOT_SENT_CODES.has(code),
   );
 }

@@ -221,16 +221,18 @@ export class Reconciler {
 
   /**
    * Read-modify-write with compare-and-swap; `mutate` returns undefined for "nothing to write".
-   * Retries on CompareFailed with upstream's backoff (1 ms to 1 s).
+   * Retries on CompareFailed with upstream's backoff (1 ms to 1 s). `known` is state the caller has just
+   * read: the first attempt writes against it instead of reading again (the CAS catches a stale one).
    */
   async update(
     requestId: string,
     mutate: (current: RequestPluginData | undefined) => RequestPluginData | undefined,
     signal: AbortSignal,
+    known?: DataState,
   ): Promise<DataState> {
     const started = this.now();
     for (let attempt = 0; ; attempt++) {
-      const state = await this.read(requestId, signal);
+      const state = attempt === 0 && known ? known : await this.read(requestId, signal);
       const next = mutate(state.data ? structuredClone(state.data) : undefined);
       if (!next) return state;
       const set = encodePluginData(next);
@@ -282,8 +284,12 @@ export class Reconciler {
           try {
             return { post: await this.deps.mattermost.createPost(post), adopted: false };
           } catch (err) {
-            // The post may exist even though the call failed (timeout after the server saved it).
-            if (classifyError(err) === 'temporary') search = true;
+            // The post may exist even though the call failed (timeout after the server saved it). Not after
+            // a 429 or a refused connection: those are answered before anything is saved, and a search
+            // would only spend more of the rate limit.
+            if (classifyError(err) === 'temporary' && !(err instanceof MattermostError && err.notProcessed)) {
+              search = true;
+            }
             throw err;
           }
         },
@@ -365,6 +371,7 @@ export class Reconciler {
             };
           },
           signal,
+          st,
         );
       } catch (err) {
         if (isTeleportError(err, 'NotFound')) {
@@ -380,8 +387,9 @@ export class Reconciler {
     // 2. root posts for recorded recipients without a message.
     const pending = pendingChannels(data);
     if (pending.length > 0) {
-      await this.postRoots(requestId, request, data, pending, intentAtStart !== undefined, log, signal);
-      st = await this.read(requestId, signal);
+      st =
+        (await this.postRoots(requestId, request, data, pending, intentAtStart !== undefined, log, signal)) ??
+        st;
       data = st.data as RequestPluginData;
       if (pendingChannels(data).length > 0) {
         throw new RetryLaterError(`${pendingChannels(data).length} recipient(s) still to post`);
@@ -420,7 +428,7 @@ export class Reconciler {
     searchFirst: boolean,
     log: Logger,
     signal: AbortSignal,
-  ): Promise<void> {
+  ): Promise<DataState | undefined> {
     const { target } = targetResolution(request, data.resolution);
     const text = this.render(requestId, request, data, target);
     const intentAt = data.postIntentAt ?? this.now();
@@ -460,9 +468,9 @@ export class Reconciler {
         log.warn('Could not post yet; will retry', { channel: channelId, error: errorText(outcome.error) });
       }
     }
-    if (created.length === 0 && dropped.length === 0) return;
+    if (created.length === 0 && dropped.length === 0) return undefined;
     const hash = textHash(text);
-    await this.update(
+    return this.update(
       requestId,
       (cur) => {
         if (!cur) return undefined;

@@ -111,6 +111,17 @@ describe('errorFromNetwork', () => {
     }
   });
 
+  it('marks failures before the request reached Mattermost as not processed, and only those', () => {
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'DEPTH_ZERO_SELF_SIGNED_CERT']) {
+      expect(errorFromNetwork('x', URL, fetchFailed({ code }), 1000).notProcessed).toBe(true);
+    }
+    for (const code of ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']) {
+      expect(errorFromNetwork('x', URL, fetchFailed({ code }), 1000).notProcessed).toBe(false);
+    }
+    expect(new MattermostError('RateLimited', 'slow down', 429, 1000).notProcessed).toBe(true);
+    expect(new MattermostError('Unavailable', 'bad gateway', 502).notProcessed).toBe(false);
+  });
+
   it('reports timeouts with the limit', () => {
     const timeout = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
     expect(errorFromNetwork('x', URL, timeout, 2500).message).toMatch(/did not answer within 2500 ms/);

@@ -289,8 +289,12 @@ export class MemoryMattermost implements MattermostApi {
     return this.strip(post);
   }
 
+  /** listPostsSince calls: each search spends rate limit on a real server. */
+  searches = 0;
+
   async listPostsSince(channelId: string, sinceMs: number): Promise<MattermostPost[]> {
     this.gate();
+    this.searches++;
     // The fake's clock starts in the past; "since" from the relay's clock means "everything".
     void sinceMs;
     return this.posts.filter((p) => p.channelId === channelId).map((p) => this.strip(p));

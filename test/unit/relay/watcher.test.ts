@@ -202,6 +202,16 @@ describe('zero loss and no duplicates', () => {
     expect(mattermost.roots()).toHaveLength(1);
   });
 
+  it('does not search the channel after a 429: nothing was saved, and searching spends the limit', async () => {
+    const w = await start();
+    const before = mattermost.searches;
+    mattermost.failures = { kind: 'RateLimited', remaining: 3, retryAfterMs: 5 };
+    teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(mattermost.searches).toBe(before);
+  });
+
   it('skips a channel that answers 404 and still posts to the others', async () => {
     mattermost.goneChannels.add('dm-reviewer2');
     const w = await start({ editor: [REVIEWER1, REVIEWER2] });
