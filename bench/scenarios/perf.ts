@@ -145,7 +145,7 @@ export async function p1Latency(opts: ScenarioOptions): Promise<ScenarioResult> 
         ],
         ['ratio relay p50 / bare post p50', `${(s.p50 / floor.p50).toFixed(1)}×`],
         [
-          `floor: the relay's calls by hand from another process (${proto.total.length} at ${rate}/s): p50 of getPluginData / updatePluginData / 2 posts in parallel / whole chain (2 reads + CAS + posts)`,
+          `floor: the relay's calls by hand from another process (${proto.total.length} at ${rate}/s): p50 of getPluginData / updatePluginData / 2 posts in parallel / whole chain (read + CAS + posts)`,
           `${p50s(proto.getPluginData)} / ${p50s(proto.updatePluginData)} / ${p50s(proto.createPost)} / ${p50s(proto.total)} (p99 ${ms(percentile(proto.total, 99))})`,
         ],
         ['Teleport calls per request by the relay (whole run)', calls.join(', ')],
