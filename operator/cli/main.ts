@@ -7,7 +7,7 @@ import { EXAMPLE_CONFIG } from '../config/example.js';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import type { PluginConfig, Severity } from '../config/types.js';
 import { bootstrapLogger, createLogger, registerSecret, type Logger } from '../observability/logger.js';
-import { versionLine } from './version.js';
+import { versionLine } from '../version.js';
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;

@@ -1,5 +1,5 @@
 // The operator's fixed names and defaults: the one place each is written down.
-import { packageVersion } from './version.js';
+import { packageVersion } from '../version.js';
 
 /** Watcher image used when neither the CR's spec.image nor --watcher-image say otherwise. */
 export const DEFAULT_WATCHER_IMAGE = `ghcr.io/teleport-plugins/teleport-plugin-mattermost:${packageVersion()}`;

@@ -46,7 +46,7 @@ import { Reconciler } from './reconciler.js';
 import { objectKey, Reflector, type ListResult } from './reflector.js';
 import { WorkQueue } from './queue.js';
 import type { MattermostAccessPlugin } from './types.js';
-import { packageVersion } from './version.js';
+import { packageVersion } from '../version.js';
 
 export interface OperatorOptions {
   kubeConfig?: KubeConfig;
