@@ -106,6 +106,7 @@ function render(results: Record<string, StoredResult>): string {
     'BENCH_SCALE=0.1 node dist/bench/run.js P2   # smaller request counts for a quick look',
     'BENCH_SEED=8                    # R3 kill points (seeded PRNG)',
     'node dist/bench/run.js P3F      # P3 with V8 heap flags for the relay (not in the default run)',
+    'node dist/bench/run.js --render # rewrite this file from bench/results.json and bench/analysis.md',
     '```',
     '',
     '## Summary',
@@ -141,6 +142,11 @@ function render(results: Record<string, StoredResult>): string {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === '--render') {
+    // Re-render docs/benchmarks.md from bench/results.json (after editing bench/analysis.md).
+    writeFileSync(DOC, render(JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, StoredResult>));
+    return;
+  }
   const args = process.argv.slice(2).map((a) => a.toUpperCase());
   for (const a of args) if (!SCENARIOS[a]) usage();
   // By default the long control-plane run (P4) goes last, so the relay figures are in even if it stalls.
