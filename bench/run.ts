@@ -64,6 +64,22 @@ function machine(): Machine {
   };
 }
 
+/** Writes a file formatted like the repository's prettier config, so `make lint` stays clean after a run. */
+async function writeFormatted(file: string, text: string): Promise<void> {
+  let out = text;
+  try {
+    const prettier = await import('prettier');
+    const info = await prettier.getFileInfo(file, { ignorePath: path.join(root, '.prettierignore') });
+    if (!info.ignored) {
+      const options = (await prettier.resolveConfig(file)) ?? {};
+      out = await prettier.format(text, { ...options, filepath: file });
+    }
+  } catch {
+    // prettier missing (production install): the content is the same, only the layout differs
+  }
+  writeFileSync(file, out);
+}
+
 function usage(): never {
   process.stderr.write(
     `usage: node dist/bench/run.js [${Object.keys(SCENARIOS).join(' ')}]  (default: all)\n`,
@@ -144,7 +160,10 @@ function render(results: Record<string, StoredResult>): string {
 async function main(): Promise<void> {
   if (process.argv[2] === '--render') {
     // Re-render docs/benchmarks.md from bench/results.json (after editing bench/analysis.md).
-    writeFileSync(DOC, render(JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, StoredResult>));
+    await writeFormatted(
+      DOC,
+      render(JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, StoredResult>),
+    );
     return;
   }
   const args = process.argv.slice(2).map((a) => a.toUpperCase());
@@ -190,8 +209,8 @@ async function main(): Promise<void> {
       `${id}: ${verdict(stored.met, error)} in ${stored.durationS.toFixed(0)} s${error ? ` (${error})` : ''}`,
     );
     for (const [k, v] of stored.figures) log(`  ${k}: ${v}`);
-    writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(DOC, render(results));
+    await writeFormatted(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+    await writeFormatted(DOC, render(results));
   }
   log(`wrote ${path.relative(root, DOC)}`);
 }
