@@ -10,6 +10,7 @@ import { createMattermostClient, type MattermostClientOptions } from '../../../o
 import type { MattermostConfig } from '../../../operator/config/types.js';
 import { createLogger, silentLogger } from '../../../operator/observability/logger.js';
 import { startFakeMattermost, type FakeMattermost } from '../../mattermost-server/index.js';
+import { startSeededMattermost } from '../../mattermost-server/seed.js';
 import { TestCA } from '../../teleport-server/ca.js';
 
 let mm: FakeMattermost;
@@ -52,18 +53,7 @@ async function failure(p: Promise<unknown>): Promise<MattermostError> {
 }
 
 beforeEach(async () => {
-  mm = await startFakeMattermost();
-  const bot = mm.addBot({ username: 'teleport' });
-  token = bot.token;
-  botId = bot.user.id;
-  aliceId = mm.addUser({ email: 'alice@example.com' }).id;
-  mm.addTeam({ name: 'myteam', displayName: 'My Team' });
-  townSquare = mm.addChannel({
-    team: 'myteam',
-    name: 'town-square',
-    displayName: 'Town Square',
-    members: [botId],
-  }).id;
+  ({ mm, token, botId, aliceId, townSquareId: townSquare } = await startSeededMattermost());
 });
 
 afterEach(async () => {

@@ -1,7 +1,8 @@
 // Fidelity of the Mattermost look-alike against the reference checklist (mattermost-api.md §8), with
 /* eslint-disable @typescript-eslint/no-explicit-any -- JSON bodies of a test against the wire */
 // plain fetch so nothing in our client can hide a difference.
-import { startFakeMattermost, isValidId, type FakeMattermost } from '../../mattermost-server/index.js';
+import { isValidId, type FakeMattermost } from '../../mattermost-server/index.js';
+import { startSeededMattermost } from '../../mattermost-server/seed.js';
 
 let mm: FakeMattermost;
 let token: string;
@@ -34,18 +35,7 @@ async function call(
 }
 
 beforeEach(async () => {
-  mm = await startFakeMattermost();
-  const bot = mm.addBot({ username: 'teleport' });
-  token = bot.token;
-  botId = bot.user.id;
-  aliceId = mm.addUser({ email: 'alice@example.com' }).id;
-  mm.addTeam({ name: 'myteam', displayName: 'My Team' });
-  channelId = mm.addChannel({
-    team: 'myteam',
-    name: 'town-square',
-    displayName: 'Town Square',
-    members: [botId],
-  }).id;
+  ({ mm, token, botId, aliceId, townSquareId: channelId } = await startSeededMattermost());
 });
 
 afterEach(async () => {
