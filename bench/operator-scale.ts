@@ -11,11 +11,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../operator/controller/defaults.js';
 import type { MattermostAccessPlugin } from '../operator/controller/types.js';
 import { startTestCluster } from '../test/k8s/harness.js';
-import { applyPlugin, baseSpec, identityText, installCrd, putSecret } from '../test/k8s/operator-helpers.js';
+import { installCrd, seedNamespaceWithPlugins } from '../test/k8s/operator-helpers.js';
 
 const N = Number(process.argv[2] ?? 500);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -55,17 +55,8 @@ async function main(): Promise<void> {
     kc.loadFromFile(cluster.kubeconfigPath);
     await installCrd(kc);
     const ns = 'bench';
-    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
-    await putSecret(kc, ns, 'teleport-plugin-mattermost-identity', { identity: identityText(24 * 3600_000) });
-    await putSecret(kc, ns, 'mattermost-token', { token: 'bot-token-1234567890' });
     const t0 = Date.now();
-    for (let i = 0; i < N; i += 25) {
-      await Promise.all(
-        Array.from({ length: Math.min(25, N - i) }, (_, j) =>
-          applyPlugin(kc, ns, `plugin-${i + j}`, baseSpec()),
-        ),
-      );
-    }
+    await seedNamespaceWithPlugins(kc, ns, N);
     process.stdout.write(`created ${N} resources in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
 
     const metricsPort = await freePort();

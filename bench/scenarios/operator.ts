@@ -5,17 +5,11 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CustomObjectsApi, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../../operator/controller/defaults.js';
 import type { MattermostAccessPlugin } from '../../operator/controller/types.js';
 import { startTestCluster } from '../../test/k8s/harness.js';
-import {
-  applyPlugin,
-  baseSpec,
-  identityText,
-  installCrd,
-  putSecret,
-} from '../../test/k8s/operator-helpers.js';
+import { installCrd, seedNamespaceWithPlugins } from '../../test/k8s/operator-helpers.js';
 import { freePort, procMiB, sleep } from '../lib/measure.js';
 import { CLI } from '../lib/stack.js';
 import { scaled, type ScenarioOptions, type ScenarioResult } from '../lib/result.js';
@@ -66,16 +60,7 @@ async function writesAtRest(
     kc.loadFromFile(cluster.kubeconfigPath);
     await installCrd(kc);
     const ns = 'bench-rest';
-    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
-    await putSecret(kc, ns, 'teleport-plugin-mattermost-identity', { identity: identityText(24 * 3600_000) });
-    await putSecret(kc, ns, 'mattermost-token', { token: 'bot-token-1234567890' });
-    for (let i = 0; i < count; i += 25) {
-      await Promise.all(
-        Array.from({ length: Math.min(25, count - i) }, (_, j) =>
-          applyPlugin(kc, ns, `plugin-${i + j}`, baseSpec()),
-        ),
-      );
-    }
+    await seedNamespaceWithPlugins(kc, ns, count);
     const port = await freePort();
     const child = spawn(
       process.execPath,

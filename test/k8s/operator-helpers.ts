@@ -174,3 +174,26 @@ export async function writesExcludingLeases(counter: {
 }
 
 export { FIELD_MANAGER };
+
+/**
+ * A new namespace with the default identity and token Secrets and `count` plugins named plugin-0…,
+ * applied 25 at a time (the scale benchmarks' starting point).
+ */
+export async function seedNamespaceWithPlugins(
+  kc: KubeConfig,
+  namespace: string,
+  count: number,
+): Promise<void> {
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
+  await putSecret(kc, namespace, 'teleport-plugin-mattermost-identity', {
+    identity: identityText(24 * 3600_000),
+  });
+  await putSecret(kc, namespace, 'mattermost-token', { token: 'bot-token-1234567890' });
+  for (let i = 0; i < count; i += 25) {
+    await Promise.all(
+      Array.from({ length: Math.min(25, count - i) }, (_, j) =>
+        applyPlugin(kc, namespace, `plugin-${i + j}`, baseSpec()),
+      ),
+    );
+  }
+}
