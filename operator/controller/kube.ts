@@ -5,6 +5,8 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
+  RbacAuthorizationV1Api,
+  type KubernetesObject,
   setHeaderOptions,
   type KubeConfig,
   type V1ConfigMap,
@@ -14,6 +16,7 @@ import type { Counter } from 'prom-client';
 import { API_VERSION, EVENT_COMPONENT, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION } from './defaults.js';
 import { NotLeaderError } from './errors.js';
 import type { ClusterWriter } from './reconciler.js';
+import type { TbotOwnedKind } from './tbot.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginStatus } from './types.js';
 
 const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
@@ -25,12 +28,14 @@ export interface KubeWriterHooks {
   observeConfigMap(cm: V1ConfigMap): void;
   observeDeployment(d: V1Deployment): void;
   observePlugin(cr: MattermostAccessPlugin): void;
+  observeObject(kind: TbotOwnedKind, obj: KubernetesObject): void;
 }
 
 export class KubeClusterWriter implements ClusterWriter {
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
   private readonly custom: CustomObjectsApi;
+  private readonly rbac: RbacAuthorizationV1Api;
 
   constructor(
     kc: KubeConfig,
@@ -39,6 +44,7 @@ export class KubeClusterWriter implements ClusterWriter {
     this.core = kc.makeApiClient(CoreV1Api);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
   }
 
   private guard(resource: string, verb: string): void {
@@ -74,6 +80,36 @@ export class KubeClusterWriter implements ClusterWriter {
       SSA,
     );
     this.hooks.observeDeployment(live);
+  }
+
+  async applyObject(kind: TbotOwnedKind, obj: KubernetesObject): Promise<void> {
+    const params = {
+      name: obj.metadata!.name!,
+      namespace: obj.metadata!.namespace!,
+      body: obj,
+      fieldManager: FIELD_MANAGER,
+      force: true,
+    };
+    let live: KubernetesObject;
+    switch (kind) {
+      case 'ServiceAccount':
+        this.guard('serviceaccounts', 'apply');
+        live = await this.core.patchNamespacedServiceAccount(params, SSA);
+        break;
+      case 'Secret':
+        this.guard('secrets', 'apply');
+        live = await this.core.patchNamespacedSecret(params, SSA);
+        break;
+      case 'Role':
+        this.guard('roles', 'apply');
+        live = await this.rbac.patchNamespacedRole(params, SSA);
+        break;
+      case 'RoleBinding':
+        this.guard('rolebindings', 'apply');
+        live = await this.rbac.patchNamespacedRoleBinding(params, SSA);
+        break;
+    }
+    this.hooks.observeObject(kind, live);
   }
 
   async applyStatus(cr: MattermostAccessPlugin, status: MattermostAccessPluginStatus): Promise<void> {

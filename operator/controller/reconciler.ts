@@ -9,7 +9,10 @@
 //   4. status through the /status subresource, only when it changed; Events for condition transitions.
 // The pod-template hash covers the config text and the token (the watcher reads both only at start), not
 // the identity: tbot's renewals reach the pod through the directory mount and refresh_identity.
-import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
+// With spec.teleport.tbot, step 3 also applies tbot's ServiceAccount, Role, RoleBinding, output Secret,
+// ConfigMap and Deployment (tbot.ts), and TbotReady mirrors tbot's Deployment. An identity that stops
+// being renewed turns IdentityValid False before it expires (IDENTITY_RENEWAL_MARGIN_MS).
+import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import { checkValidity, IdentityError, parseIdentity } from '../teleport/identity.js';
 import { NotLeaderError } from './errors.js';
@@ -22,10 +25,19 @@ import {
   DEFAULT_TOKEN_KEY,
   GROUP,
   IDENTITY_RECHECK_MAX_MS,
+  IDENTITY_RENEWAL_MARGIN_MS,
   MISSING_SECRET_RETRY_MS,
 } from './defaults.js';
 import { hashParts, renderConfig, SpecError, type RenderedConfig } from './render.js';
-import { computeStatus, isSubset, jsonEqual, type CheckResult } from './status.js';
+import { availability, computeStatus, isSubset, jsonEqual, type CheckResult } from './status.js';
+import {
+  buildTbotObjects,
+  genericTbotObjects,
+  tbotNames,
+  validateTbot,
+  withTbotDefaults,
+  type TbotOwnedKind,
+} from './tbot.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginStatus, SecretKeyRef } from './types.js';
 
 /** Annotation with the hash of the desired object last applied: a change (even a removal) re-applies. */
@@ -36,11 +48,15 @@ export interface ClusterReader {
   getSecret(namespace: string, name: string): V1Secret | undefined;
   getDeployment(namespace: string, name: string): V1Deployment | undefined;
   getConfigMap(namespace: string, name: string): V1ConfigMap | undefined;
+  /** tbot's ServiceAccount, Role, RoleBinding and output Secret (Secrets come from the Secret cache). */
+  getObject(kind: TbotOwnedKind, namespace: string, name: string): KubernetesObject | undefined;
 }
 
 export interface ClusterWriter {
   applyConfigMap(cm: V1ConfigMap): Promise<void>;
   applyDeployment(d: V1Deployment): Promise<void>;
+  /** Server-side apply of one of tbot's ServiceAccount, Role, RoleBinding or output Secret. */
+  applyObject(kind: TbotOwnedKind, obj: KubernetesObject): Promise<void>;
   applyStatus(cr: MattermostAccessPlugin, status: MattermostAccessPluginStatus): Promise<void>;
   event(
     cr: MattermostAccessPlugin,
@@ -156,9 +172,11 @@ export class Reconciler {
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
     const { reader, writer } = this.opts;
-    const cr = reader.getPlugin(namespace, name);
+    const raw = reader.getPlugin(namespace, name);
     // Gone: the API server's garbage collector removes the children through their owner references.
-    if (!cr || cr.metadata.deletionTimestamp) return {};
+    if (!raw || raw.metadata.deletionTimestamp) return {};
+    const cr = withTbotDefaults(raw);
+    const tbot = cr.spec.teleport?.tbot;
     const log = this.opts.logger.child({ namespace, name });
     const now = this.now();
     const generation = cr.metadata.generation ?? 0;
@@ -168,6 +186,8 @@ export class Reconciler {
     let rendered: RenderedConfig | undefined;
     let config: CheckResult;
     try {
+      const tbotProblems = validateTbot(raw);
+      if (tbotProblems.length > 0) throw new SpecError(tbotProblems);
       rendered = renderConfig(cr.spec);
       config = {
         ok: true,
@@ -245,7 +265,9 @@ export class Reconciler {
         idRef,
         DEFAULT_IDENTITY_KEY,
         'spec.teleport.identitySecretRef',
-        'tbot writes it once it has joined the cluster, or create it from `tctl auth sign --format=file` output',
+        tbot
+          ? `tbot (Deployment ${namespace}/${tbotNames(name).name}) writes it once it has joined Teleport; see the TbotReady condition`
+          : 'tbot writes it once it has joined the cluster, or create it from `tctl auth sign --format=file` output',
       );
       if (!found.ok) {
         identity = {
@@ -254,6 +276,12 @@ export class Reconciler {
           message: found.message,
         };
         requeue.push(MISSING_SECRET_RETRY_MS);
+      } else if (!found.value.trim() && tbot) {
+        identity = {
+          ok: false,
+          reason: REASON.IdentityKeyNotFound,
+          message: `Secret ${namespace}/${idRef.name} has no identity yet: tbot (Deployment ${namespace}/${tbotNames(name).name}) writes it once it has joined Teleport; see the TbotReady condition`,
+        };
       } else {
         const source = `Secret ${namespace}/${idRef.name} key '${idKey}'`;
         // Without refresh_identity the watcher reads the identity only at start: a new one needs new pods.
@@ -264,13 +292,12 @@ export class Reconciler {
           expiresAt = parsed.notAfter;
           clusterName = parsed.clusterName;
           checkValidity(parsed, now);
-          identity = {
-            ok: true,
-            reason: REASON.IdentityValid,
-            message: `Identity of ${parsed.username} for cluster ${parsed.clusterName} is valid until ${parsed.notAfter.toISOString()}`,
-          };
-          // Come back when it expires, so the status turns False without any event.
-          requeue.push(Math.min(IDENTITY_RECHECK_MAX_MS, parsed.notAfter.getTime() - now.getTime() + 1000));
+          identity = renewalCheck(parsed, now, tbot ? tbotNames(name).name : undefined);
+          // Come back when it enters the renewal margin and when it expires, so the status changes
+          // without any event.
+          const untilExpiry = parsed.notAfter.getTime() - now.getTime() + 1000;
+          const untilMargin = untilExpiry - IDENTITY_RENEWAL_MARGIN_MS;
+          requeue.push(Math.min(IDENTITY_RECHECK_MAX_MS, untilMargin > 0 ? untilMargin : untilExpiry));
         } catch (err) {
           if (!(err instanceof IdentityError)) throw err;
           const reason =
@@ -325,6 +352,15 @@ export class Reconciler {
       }
     }
 
+    // 3b. tbot (only from a valid spec, like the watcher's children).
+    let tbotStatus: CheckResult | undefined;
+    if (tbot && rendered) {
+      await this.applyTbot(cr, log);
+      tbotStatus = availability(reader.getDeployment(namespace, tbotNames(name).name), 'tbot');
+    } else if (tbot) {
+      tbotStatus = { ok: false, reason: REASON.TbotSpecInvalid, message: config.message };
+    }
+
     // 4. Status, written only when it differs; Events for transitions.
     const status = computeStatus(
       cr.status,
@@ -336,6 +372,7 @@ export class Reconciler {
         ...(clusterName ? { identityClusterName: clusterName } : {}),
         deployment: reader.getDeployment(namespace, name),
         deploymentName: name,
+        ...(tbotStatus ? { tbot: tbotStatus } : {}),
         ...(configHash ? { configHash } : {}),
         ...(rendered
           ? { recipientCount: rendered.recipientCount }
@@ -348,7 +385,12 @@ export class Reconciler {
     if (!jsonEqual(status, cr.status ?? {})) {
       const previous = cr.status?.conditions ?? [];
       await writer.applyStatus(cr, status);
-      for (const type of [CONDITION.ConfigValid, CONDITION.IdentityValid, CONDITION.Ready]) {
+      for (const type of [
+        CONDITION.ConfigValid,
+        CONDITION.IdentityValid,
+        CONDITION.TbotReady,
+        CONDITION.Ready,
+      ]) {
         const before = findCondition(previous, type);
         const after = findCondition(status.conditions, type);
         if (!after || (before?.status === after.status && before.reason === after.reason)) continue;
@@ -359,4 +401,55 @@ export class Reconciler {
     const positive = requeue.filter((ms) => ms > 0);
     return positive.length ? { requeueAfterMs: Math.min(...positive) } : {};
   }
+
+  /** Applies what differs of tbot's objects (same skip rule as the watcher's children). */
+  private async applyTbot(cr: MattermostAccessPlugin, log: Logger): Promise<void> {
+    const { reader, writer } = this.opts;
+    const ns = cr.metadata.namespace;
+    const objects = buildTbotObjects(cr, cr.spec.teleport.tbot!, this.opts.version);
+    for (const [kind, obj] of genericTbotObjects(objects)) {
+      const desired = withAppliedHash(obj);
+      if (needsApply(desired, reader.getObject(kind, ns, obj.metadata!.name!))) {
+        await writer.applyObject(kind, desired);
+        log.info(`Applied tbot ${kind}`, { object: obj.metadata!.name });
+      }
+    }
+    const cm = withAppliedHash(objects.configMap);
+    if (needsApply(cm, reader.getConfigMap(ns, cm.metadata!.name!))) {
+      await writer.applyConfigMap(cm);
+      log.info('Applied tbot ConfigMap');
+    }
+    const deployment = withAppliedHash(objects.deployment);
+    if (needsApply(deployment, reader.getDeployment(ns, deployment.metadata!.name!))) {
+      await writer.applyDeployment(deployment);
+      log.info('Applied tbot Deployment');
+    }
+  }
+}
+
+/**
+ * IdentityValid for an identity that is valid now: False (IdentityNotRenewed) once it is within
+ * IDENTITY_RENEWAL_MARGIN_MS of its expiry, since whatever renews it (tbot every 20 minutes) has stopped.
+ */
+export function renewalCheck(
+  parsed: { username: string; clusterName: string; notAfter: Date },
+  now: Date,
+  tbotDeployment: string | undefined,
+): CheckResult {
+  const left = parsed.notAfter.getTime() - now.getTime();
+  if (left >= IDENTITY_RENEWAL_MARGIN_MS) {
+    return {
+      ok: true,
+      reason: REASON.IdentityValid,
+      message: `Identity of ${parsed.username} for cluster ${parsed.clusterName} is valid until ${parsed.notAfter.toISOString()}`,
+    };
+  }
+  const advice = tbotDeployment
+    ? `check tbot: kubectl logs deployment/${tbotDeployment}`
+    : 'check that tbot is running and renewing it, or write a new identity (`tctl auth sign --format=file`)';
+  return {
+    ok: false,
+    reason: REASON.IdentityNotRenewed,
+    message: `Identity of ${parsed.username} for cluster ${parsed.clusterName} expires at ${parsed.notAfter.toISOString()} (in ${Math.ceil(left / 60_000)} min) and has not been renewed; ${advice}`,
+  };
 }

@@ -4,7 +4,8 @@
 // Event sources only enqueue keys:
 // - a MattermostAccessPlugin: its own key, on create/delete and on changes to generation, labels,
 //   annotations or deletionTimestamp (status-only updates, including our own, are ignored);
-// - an owned Deployment or ConfigMap: the key of its controller owner reference;
+// - an owned Deployment or ConfigMap (the watcher's or tbot's), or tbot's ServiceAccount, Role or
+//   RoleBinding: the key of its controller owner reference;
 // - a Secret: every CR that references it (an in-memory index Secret -> CRs, kept from the CR cache);
 // - a resync timer: every CR, so missed events and wiped status heal.
 import { hostname } from 'node:os';
@@ -13,10 +14,14 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
+  RbacAuthorizationV1Api,
   type KubernetesObject,
   type V1ConfigMap,
   type V1Deployment,
+  type V1Role,
+  type V1RoleBinding,
   type V1Secret,
+  type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { startHealthServer, type HealthServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
@@ -45,6 +50,7 @@ import { createMetrics, type OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
 import { objectKey, Reflector, type ListResult } from './reflector.js';
 import { WorkQueue } from './queue.js';
+import { withTbotDefaults, type TbotOwnedKind } from './tbot.js';
 import type { MattermostAccessPlugin } from './types.js';
 import { packageVersion } from '../version.js';
 
@@ -74,7 +80,8 @@ export interface OperatorHandle {
 }
 
 /** The Secrets a CR reads, as "namespace/name" keys. */
-export function referencedSecrets(cr: MattermostAccessPlugin): string[] {
+export function referencedSecrets(raw: MattermostAccessPlugin): string[] {
+  const cr = raw.spec?.teleport ? withTbotDefaults(raw) : raw;
   const ns = cr.metadata.namespace;
   const names = [
     cr.spec?.teleport?.identitySecretRef?.name,
@@ -117,6 +124,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
 
   const queue = new WorkQueue({
     baseMs: BACKOFF_BASE_MS,
@@ -210,6 +218,46 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     logger,
     onRestart: restart('ConfigMap'),
   });
+  // tbot's ServiceAccount, Role and RoleBinding (spec.teleport.tbot), label-selected like the others.
+  const serviceAccounts = new Reflector<V1ServiceAccount>({
+    kind: 'ServiceAccount',
+    kubeConfig: kc,
+    path: `/api/v1${nsPath}/serviceaccounts`,
+    labelSelector: managedSelector,
+    list: () =>
+      ns
+        ? core.listNamespacedServiceAccount({ namespace: ns, labelSelector: managedSelector })
+        : core.listServiceAccountForAllNamespaces({ labelSelector: managedSelector }),
+    handlers: ownedHandlers,
+    logger,
+    onRestart: restart('ServiceAccount'),
+  });
+  const roles = new Reflector<V1Role>({
+    kind: 'Role',
+    kubeConfig: kc,
+    path: `/apis/rbac.authorization.k8s.io/v1${nsPath}/roles`,
+    labelSelector: managedSelector,
+    list: () =>
+      ns
+        ? rbac.listNamespacedRole({ namespace: ns, labelSelector: managedSelector })
+        : rbac.listRoleForAllNamespaces({ labelSelector: managedSelector }),
+    handlers: ownedHandlers,
+    logger,
+    onRestart: restart('Role'),
+  });
+  const roleBindings = new Reflector<V1RoleBinding>({
+    kind: 'RoleBinding',
+    kubeConfig: kc,
+    path: `/apis/rbac.authorization.k8s.io/v1${nsPath}/rolebindings`,
+    labelSelector: managedSelector,
+    list: () =>
+      ns
+        ? rbac.listNamespacedRoleBinding({ namespace: ns, labelSelector: managedSelector })
+        : rbac.listRoleBindingForAllNamespaces({ labelSelector: managedSelector }),
+    handlers: ownedHandlers,
+    logger,
+    onRestart: restart('RoleBinding'),
+  });
   const secretHandler = (s: V1Secret) => {
     for (const key of secretIndex.get(objectKey(s)) ?? []) enqueue(key);
   };
@@ -223,6 +271,14 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     onRestart: restart('Secret'),
   });
 
+  const tbotCaches: Record<TbotOwnedKind, Reflector<KubernetesObject>> = {
+    ServiceAccount: serviceAccounts as Reflector<KubernetesObject>,
+    Role: roles as Reflector<KubernetesObject>,
+    RoleBinding: roleBindings as Reflector<KubernetesObject>,
+    Secret: secrets as Reflector<KubernetesObject>,
+  };
+  const allReflectors = [plugins, deployments, configMaps, secrets, serviceAccounts, roles, roleBindings];
+
   const isLeader = () => leader;
   const writer = new KubeClusterWriter(kc, {
     isLeader,
@@ -230,6 +286,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     observeConfigMap: (o) => configMaps.observe(o),
     observeDeployment: (o) => deployments.observe(o),
     observePlugin: (o) => plugins.observe(o),
+    observeObject: (kind, o) => tbotCaches[kind].observe(o as never),
   });
   const reconciler = new Reconciler({
     reader: {
@@ -237,6 +294,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       getSecret: (n, name) => secrets.get(n, name),
       getDeployment: (n, name) => deployments.get(n, name),
       getConfigMap: (n, name) => configMaps.get(n, name),
+      getObject: (kind, n, name) => tbotCaches[kind].get(n, name),
     },
     writer,
     defaultImage: opts.watcherImage,
@@ -285,7 +343,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     }
   };
 
-  await Promise.all([plugins.start(), deployments.start(), configMaps.start(), secrets.start()]);
+  await Promise.all(allReflectors.map((r) => r.start()));
   logger.info('Caches synced', {
     namespace: ns ?? '(all)',
     plugins: plugins.list().length,
@@ -334,6 +392,9 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       ['Deployment', deployments],
       ['ConfigMap', configMaps],
       ['Secret', secrets],
+      ['ServiceAccount', serviceAccounts],
+      ['Role', roles],
+      ['RoleBinding', roleBindings],
     ] as const) {
       if (!r.hasSynced()) return `${name} cache not synced`;
     }
@@ -343,7 +404,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
   try {
     health = await startHealthServer({ listenAddr: opts.metricsAddr, registry: metrics.registry, ready });
   } catch (err) {
-    for (const r of [plugins, deployments, configMaps, secrets]) r.stop();
+    for (const r of allReflectors) r.stop();
     queue.shutdown();
     await elector?.stop();
     await connections.release();
@@ -368,7 +429,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       clearInterval(resync);
       await elector?.stop();
       leader = false;
-      for (const r of [plugins, deployments, configMaps, secrets]) r.stop();
+      for (const r of allReflectors) r.stop();
       queue.shutdown();
       await Promise.all(workers);
       await health?.close();

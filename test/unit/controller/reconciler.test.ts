@@ -1,6 +1,6 @@
 // The reconcile logic with in-memory reads and recorded writes (the real API server is covered by
 // test/k8s/operator*.test.ts).
-import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { CONFIG_HASH_ANNOTATION } from '../../../operator/controller/defaults.js';
 import { Reconciler, type ClusterWriter } from '../../../operator/controller/reconciler.js';
 import type {
@@ -18,6 +18,8 @@ class World implements ClusterWriter {
   secrets = new Map<string, V1Secret>();
   deployments = new Map<string, V1Deployment>();
   configMaps = new Map<string, V1ConfigMap>();
+  /** tbot's ServiceAccount/Role/RoleBinding, keyed kind/ns/name (its Secret goes to `secrets`). */
+  objects = new Map<string, KubernetesObject>();
   writes: string[] = [];
   events: Array<{ type: string; reason: string; message: string }> = [];
 
@@ -26,7 +28,21 @@ class World implements ClusterWriter {
     getSecret: (ns: string, n: string) => this.secrets.get(`${ns}/${n}`),
     getDeployment: (ns: string, n: string) => this.deployments.get(`${ns}/${n}`),
     getConfigMap: (ns: string, n: string) => this.configMaps.get(`${ns}/${n}`),
+    getObject: (kind: string, ns: string, n: string) =>
+      kind === 'Secret' ? this.secrets.get(`${ns}/${n}`) : this.objects.get(`${kind}/${ns}/${n}`),
   };
+
+  async applyObject(kind: string, obj: KubernetesObject) {
+    this.writes.push(kind.toLowerCase());
+    const key = `${obj.metadata!.namespace}/${obj.metadata!.name}`;
+    if (kind === 'Secret') {
+      // Server-side apply of metadata only: data written by others (tbot) stays.
+      const live = this.secrets.get(key);
+      this.secrets.set(key, { ...structuredClone(obj), ...(live?.data ? { data: live.data } : {}) });
+    } else {
+      this.objects.set(`${kind}/${key}`, structuredClone(obj));
+    }
+  }
 
   async applyConfigMap(cm: V1ConfigMap) {
     this.writes.push('configmap');
