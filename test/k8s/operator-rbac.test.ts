@@ -104,7 +104,7 @@ it('reconciles with only the least-privilege Role', async () => {
   expect(errors.values.reduce((n, v) => n + v.value, 0)).toBe(0);
 });
 
-it('grants no write on Secrets, no spec writes on the resources and no deletes', async () => {
+it('grants no spec writes on the resources and no deletes (Secret writes only for tbot)', async () => {
   const authz = admin.makeApiClient(AuthorizationV1Api);
   const can = async (verb: string, group: string, resource: string, subresource = '') => {
     const review = await authz.createSubjectAccessReview({
@@ -121,8 +121,16 @@ it('grants no write on Secrets, no spec writes on the resources and no deletes',
   expect(await can('patch', 'teleport-plugins.dev', 'mattermostaccessplugins', 'status')).toBe(true);
   expect(await can('patch', 'teleport-plugins.dev', 'mattermostaccessplugins')).toBe(false);
   expect(await can('update', 'teleport-plugins.dev', 'mattermostaccessplugins')).toBe(false);
-  for (const verb of ['create', 'update', 'patch', 'delete'])
-    expect(await can(verb, '', 'secrets')).toBe(false);
+  // create/patch: tbot's output Secret (metadata only); get/update/patch: Kubernetes lets the operator
+  // create tbot's Role (those verbs on one Secret) only if it holds them. Never delete.
+  for (const verb of ['create', 'update', 'patch']) expect(await can(verb, '', 'secrets')).toBe(true);
+  expect(await can('delete', '', 'secrets')).toBe(false);
+  for (const resource of ['roles', 'rolebindings']) {
+    expect(await can('create', 'rbac.authorization.k8s.io', resource)).toBe(true);
+    expect(await can('delete', 'rbac.authorization.k8s.io', resource)).toBe(false);
+    expect(await can('escalate', 'rbac.authorization.k8s.io', resource)).toBe(false);
+    expect(await can('bind', 'rbac.authorization.k8s.io', resource)).toBe(false);
+  }
   expect(await can('delete', 'apps', 'deployments')).toBe(false);
   expect(await can('delete', '', 'configmaps')).toBe(false);
   expect(await can('list', '', 'pods')).toBe(false);
