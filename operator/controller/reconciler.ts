@@ -246,6 +246,15 @@ export class Reconciler {
       }
     }
 
+    // 1b. tbot's objects (only from a valid spec), before the identity is read: the first run creates
+    // tbot's output Secret, which step 2 then reports on.
+    let tbotStatus: CheckResult | undefined;
+    if (tbot && rendered) {
+      await this.applyTbot(cr, log);
+    } else if (tbot) {
+      tbotStatus = { ok: false, reason: REASON.TbotSpecInvalid, message: config.message };
+    }
+
     // 2. Identity (parsed with the watcher's code, so both agree on what is valid).
     let identity: CheckResult;
     let expiresAt: Date | undefined;
@@ -269,19 +278,16 @@ export class Reconciler {
           ? `tbot (Deployment ${namespace}/${tbotNames(name).name}) writes it once it has joined Teleport; see the TbotReady condition`
           : 'tbot writes it once it has joined the cluster, or create it from `tctl auth sign --format=file` output',
       );
+      const tbotPending = `Secret ${namespace}/${idRef.name} has no identity yet: tbot (Deployment ${namespace}/${tbotNames(name).name}) writes it once it has joined Teleport; see the TbotReady condition`;
       if (!found.ok) {
         identity = {
           ok: false,
           reason: found.missing === 'secret' ? REASON.IdentitySecretNotFound : REASON.IdentityKeyNotFound,
-          message: found.message,
+          message: tbot && found.missing === 'key' ? tbotPending : found.message,
         };
         requeue.push(MISSING_SECRET_RETRY_MS);
       } else if (!found.value.trim() && tbot) {
-        identity = {
-          ok: false,
-          reason: REASON.IdentityKeyNotFound,
-          message: `Secret ${namespace}/${idRef.name} has no identity yet: tbot (Deployment ${namespace}/${tbotNames(name).name}) writes it once it has joined Teleport; see the TbotReady condition`,
-        };
+        identity = { ok: false, reason: REASON.IdentityKeyNotFound, message: tbotPending };
       } else {
         const source = `Secret ${namespace}/${idRef.name} key '${idKey}'`;
         // Without refresh_identity the watcher reads the identity only at start: a new one needs new pods.
@@ -352,13 +358,8 @@ export class Reconciler {
       }
     }
 
-    // 3b. tbot (only from a valid spec, like the watcher's children).
-    let tbotStatus: CheckResult | undefined;
     if (tbot && rendered) {
-      await this.applyTbot(cr, log);
       tbotStatus = availability(reader.getDeployment(namespace, tbotNames(name).name), 'tbot');
-    } else if (tbot) {
-      tbotStatus = { ok: false, reason: REASON.TbotSpecInvalid, message: config.message };
     }
 
     // 4. Status, written only when it differs; Events for transitions.
