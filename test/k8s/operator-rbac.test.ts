@@ -7,6 +7,7 @@ import {
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
+  RbacAuthorizationV1Api,
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
@@ -101,6 +102,26 @@ it('reconciles with only the least-privilege Role', async () => {
   const events = await admin.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: ns });
   expect(events.items.some((e) => e.reason === 'DeploymentCreated')).toBe(true);
   const errors = await operator.metrics.reconcileErrors.get();
+  expect(errors.values.reduce((n, v) => n + v.value, 0)).toBe(0);
+});
+
+it("creates tbot's objects with only that Role (Kubernetes lets it grant tbot's Role because it holds those rights)", async () => {
+  await applyPlugin(admin, ns, 'bot', {
+    ...baseSpec(),
+    teleport: { tbot: { clusterName: 'example.teleport.sh', proxyAddress: 'example.teleport.sh:443' } },
+  } as unknown as ReturnType<typeof baseSpec>);
+  const cr = await waitFor("TbotReady (tbot's objects applied)", async () => {
+    const c = await getPlugin(admin, ns, 'bot');
+    return condition(c, 'TbotReady') && condition(c, 'IdentityValid')?.reason === 'IdentityKeyNotFound'
+      ? c
+      : undefined;
+  });
+  expect(condition(cr, 'ConfigValid')!.status).toBe('True');
+  const role = await admin
+    .makeApiClient(RbacAuthorizationV1Api)
+    .readNamespacedRole({ namespace: ns, name: 'bot-tbot' });
+  expect(role.rules![0]!.resourceNames).toEqual(['bot-tbot-out']);
+  const errors = await operator!.metrics.reconcileErrors.get();
   expect(errors.values.reduce((n, v) => n + v.value, 0)).toBe(0);
 });
 
