@@ -178,15 +178,13 @@ it("creates tbot's objects owned by the CR, tbot writes only its Secret, renewal
       mattermost: { url: 'https://probe.example.com', tokenSecretRef: { name: 'probe' } },
     },
   } as KubernetesObject);
-  await kc
-    .makeApiClient(CustomObjectsApi)
-    .deleteNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: ns,
-      plural: PLURAL,
-      name: 'mm',
-    });
+  await kc.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace: ns,
+    plural: PLURAL,
+    name: 'mm',
+  });
   const gone = async (fn: () => Promise<unknown>) => ((await read(fn)) === undefined ? true : undefined);
   await waitFor(
     "tbot's objects to be garbage-collected",
