@@ -26,6 +26,7 @@ build: deps
 	rm -rf dist && tsc -p tsconfig.build.json && chmod +x dist/operator/cli/main.js
 
 lint: deps
+	node test/lint/repo-paths.mjs
 	eslint .
 	prettier --check .
 	tsc -p tsconfig.json --noEmit
