@@ -242,8 +242,8 @@ describe('an answer that is not the API JSON is ambiguous and temporary (issue 1
   it('a login page on the email lookup is not "no such user", and is not cached', async () => {
     stack = await startStack({ roleToRecipients: { '*': [REVIEWER1] } });
     const { logger, lines } = capturingLogger();
-    const relay = await readyRelay(logger);
     stack.mattermost.garble({ kind: 'html', path: '/api/v4/users/email/', forMs: 1_500 });
+    const relay = await readyRelay(logger);
     const req = stack.teleport.createRequest();
     await settle(relay);
     expect(rootsOf(req.id).map((p) => p.channelId)).toEqual([stack.dmOf(REVIEWER1)]);
