@@ -149,7 +149,8 @@ export function createTransport(opts: TransportOptions): Transport {
       failure = unexpected(op, shown, response.status, `a body over ${cap} bytes`);
     } else if (response.status >= 300 && response.status < 400) {
       const to = response.headers.get('Location');
-      failure = unexpected(op, shown, response.status, `a redirect${to ? ` to ${to.split('?')[0]}` : ''}`);
+      const where = to ? ` to ${to.split('?')[0]}` : '';
+      failure = unexpected(op, shown, response.status, `a redirect${where} (redirects are not followed)`);
     } else if (!response.ok) {
       failure = errorFromResponse(op, shown, response.status, response.headers, data ?? answer.text);
     } else if (!data || typeof data !== 'object') {
