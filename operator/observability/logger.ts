@@ -3,6 +3,7 @@
 // output can leak the Mattermost token, a private key or identity contents.
 import winston from 'winston';
 import type { LogFormat, Severity } from '../config/types.js';
+import { escapeUnsafe, hasUnsafeChars, maskUrlCredentials } from './safe-text.js';
 
 export type Logger = winston.Logger;
 
@@ -22,7 +23,7 @@ export function registerSecret(value: string | undefined): void {
 }
 
 export function redactString(text: string): string {
-  let out = text
+  let out = maskUrlCredentials(text)
     .replace(PEM_BLOCK, '[REDACTED PEM]')
     .replace(BEARER, `$1 ${REDACTED}`)
     .replace(SSH_CERT, '[REDACTED SSH]');
@@ -64,7 +65,8 @@ function formatField(value: unknown): string {
   if (value instanceof Date) return value.toISOString();
   const s = typeof value === 'string' ? value : JSON.stringify(value);
   if (s === undefined) return 'undefined';
-  return s === '' || /[\s"=]/.test(s) ? JSON.stringify(s) : s;
+  // JSON.stringify escapes C0 controls; escapeUnsafe the rest (C1, bidi, invisible).
+  return s === '' || /[\s"=]/.test(s) || hasUnsafeChars(s) ? escapeUnsafe(JSON.stringify(s)) : s;
 }
 
 /** One human-readable line per event: `<time> <LEVEL> <message> key=value …`. */
@@ -73,7 +75,7 @@ const textLine = winston.format.printf((info) => {
     .filter(([k, v]) => !LEVEL_KEYS.has(k) && v !== undefined && typeof k === 'string')
     .map(([k, v]) => `${k}=${formatField(v)}`);
   const level = info.level.toUpperCase().padEnd(5);
-  return [String(info.timestamp), level, String(info.message), ...fields].join(' ');
+  return [String(info.timestamp), level, escapeUnsafe(String(info.message)), ...fields].join(' ');
 });
 
 export interface LoggerOptions {
