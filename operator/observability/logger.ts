@@ -1,6 +1,8 @@
 // Structured logging on winston, with secrets redacted before any transport sees a line.
 // Redaction is built into the format chain (not left to call sites) so that no level, format or
 // output can leak the Mattermost token, a private key or identity contents.
+import fs from 'node:fs';
+import path from 'node:path';
 import winston from 'winston';
 import type { LogFormat, Severity } from '../config/types.js';
 import { escapeUnsafe, hasUnsafeChars, maskUrlCredentials } from './safe-text.js';
@@ -83,6 +85,30 @@ export interface LoggerOptions {
   format: LogFormat;
   /** 'stderr', 'stdout' or a file path. */
   output: string;
+}
+
+/**
+ * Checks that a file `log.output` can be written (creating its directory), so a bad path fails at
+ * start with a message instead of a process that logs nowhere. Returns the problem, or undefined.
+ */
+export function logOutputProblem(output: string): string | undefined {
+  if (output === 'stdout' || output === 'stderr') return undefined;
+  try {
+    fs.mkdirSync(path.dirname(output), { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    return `log.output: cannot create the directory ${path.dirname(output)} (${code}); create it, make it writable by this user, or log to "stderr"`;
+  }
+  try {
+    if (fs.statSync(output, { throwIfNoEntry: false })?.isDirectory()) {
+      return `log.output: ${output} is a directory; give a file path inside it, or "stderr"`;
+    }
+    fs.closeSync(fs.openSync(output, 'a'));
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    return `log.output: cannot write to ${output} (${code}); make it writable by this user, or log to "stderr"`;
+  }
 }
 
 function transportFor(output: string): winston.transport {

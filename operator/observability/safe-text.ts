@@ -13,6 +13,7 @@ export function maskUrlCredentials(text: string): string {
  * C0/C1 controls, DEL, and the invisible or direction-changing characters (soft hyphen, ALM, ZW*,
  * LRM/RLM, LS/PS, LRE…RLO, word joiner…isolates, BOM).
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 
 export function hasUnsafeChars(text: string): boolean {

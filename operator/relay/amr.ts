@@ -10,6 +10,7 @@
 //   methods     <set or string>.contains(x)
 //   operators   ==, !=, &&, ||, !, ( )
 // Not supported (rejected): creation_time/expiry comparisons, user.traits, resource labels, regexes.
+import { own } from '../config/dict.js';
 
 export type ConditionValue = string | boolean | string[] | Record<string, string[]>;
 export type ConditionInput = Record<string, ConditionValue>;
@@ -161,7 +162,7 @@ class Parser {
     if (t.t !== 'id') throw new ConditionError(`unexpected ${describe(t)}`);
     if (t.v === 'true' || t.v === 'false') return { k: 'lit', v: t.v === 'true' };
     if (this.isOp('(') && !t.v.includes('.')) {
-      const arity = FUNCTIONS[t.v];
+      const arity = own(FUNCTIONS, t.v);
       if (arity === undefined) throw new ConditionError(`unsupported function '${t.v}'`);
       const args = this.args();
       if (arity !== 'variadic' && args.length !== arity) {
@@ -214,11 +215,11 @@ function evaluate(node: Node, input: ConditionInput): ConditionValue {
     case 'lit':
       return node.v;
     case 'var': {
-      const v = input[node.name];
+      const v = own(input, node.name);
       if (v === undefined) return node.name.endsWith('s') ? [] : '';
       if (node.index !== undefined) {
         if (typeof v !== 'object' || Array.isArray(v)) throw new ConditionError(`${node.name} is not a map`);
-        return v[node.index] ?? [];
+        return own(v, node.index) ?? [];
       }
       return v;
     }

@@ -92,6 +92,7 @@ describe('hostile text (issue 15)', () => {
     const out = await logTo('text', (l) => l.info(`Posted ${forged}`, { suggested_reviewer: forged }));
     expect(out.trim().split('\n')).toHaveLength(1);
     // Nothing a terminal would act on, nothing that reorders text.
+    // eslint-disable-next-line no-control-regex -- asserting no control characters is the point
     expect(out.trimEnd()).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
     expect(out).toContain('\\u001b[1A');
     expect(out).toContain('\\u0085');
