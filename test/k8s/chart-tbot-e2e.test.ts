@@ -20,7 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseTbotConfig } from '../../operator/controller/tbot-config.js';
 import { createTestNamespace, loadTestKubeConfig, runTool } from './harness.js';
 import { waitFor } from './operator-helpers.js';
-import { expectTbotWritesOnlyItsSecret, writeAsTbot } from './tbot-helpers.js';
+import { kubeConfigAs, onlyItsSecret, statusOf, tbotSecretAccess, writeAsTbot } from './tbot-helpers.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const chartDir = path.join(repoRoot, 'charts', 'teleport-plugin-mattermost');
@@ -170,7 +170,13 @@ it('installs tbot, its least-privilege RBAC, the plugin and the bot resources fr
   });
 
   // tbot's ServiceAccount: its output Secret and nothing else.
-  const tbotKc = await expectTbotWritesOnlyItsSecret(namespace, tbotName, outputSecret, `${release}-secret`);
+  expect(await tbotSecretAccess(namespace, tbotName, outputSecret, `${release}-secret`)).toEqual(
+    onlyItsSecret(outputSecret, `${release}-secret`),
+  );
+  // The same, tried for real the way tbot writes (get, then apply with the resourceVersion read).
+  const tbotKc = await kubeConfigAs(namespace, tbotName);
+  expect(await statusOf(writeAsTbot(tbotKc, namespace, outputSecret, 'probe'))).toBe(0);
+  expect(await statusOf(writeAsTbot(tbotKc, namespace, `${release}-secret`, 'probe'))).toBe(403);
   await writeAsTbot(tbotKc, namespace, outputSecret, 'identity-from-tbot');
 
   // An upgrade leaves tbot's data alone (Helm never sets the Secret's data).
