@@ -133,7 +133,7 @@ Input: a dict of user overrides.
 The Teleport address the plugin connects to: teleport.address, else tbot's (upstream's coalesce).
 */}}
 {{- define "tpm.teleportAddress" -}}
-{{- coalesce .Values.teleport.address .Values.tbot.teleportProxyAddress .Values.tbot.teleportAuthAddress "" -}}
+{{- default "" (coalesce .Values.teleport.address .Values.tbot.teleportProxyAddress .Values.tbot.teleportAuthAddress) -}}
 {{- end -}}
 
 {{/*
@@ -233,10 +233,10 @@ Fails early, with advice, on values the chart cannot honour (contradictions the 
 {{- define "tpm.validate" -}}
 {{- if .Values.mattermost.url -}}
 {{- if not (include "tpm.teleportAddress" .) -}}
-{{- fail "teleport.address is required when mattermost.url is set: the Teleport Proxy (host:443) or Auth (host:3025) address (or enable tbot with tbot.teleportProxyAddress)" -}}
+{{- fail "teleport.address is required when mattermost.url is set: the Teleport Proxy (host:443) or Auth (host:3025) address" -}}
 {{- end -}}
 {{- if not (include "tpm.identitySecretName" .) -}}
-{{- fail "teleport.identitySecretName is required when mattermost.url is set: the Secret holding the plugin's Teleport identity (from `tctl auth sign --format=file`), or set tbot.enabled=true to let tbot write it" -}}
+{{- fail "teleport.identitySecretName is required when mattermost.url is set: the Secret holding the plugin's Teleport identity (from tbot or `tctl auth sign --format=file`)" -}}
 {{- end -}}
 {{- if and (not .Values.mattermost.tokenFromSecret) (not .Values.mattermost.token) -}}
 {{- fail "mattermost.token or mattermost.tokenFromSecret is required when mattermost.url is set: the bot's access token, or the name of an existing Secret holding it" -}}
