@@ -124,6 +124,8 @@ export interface RelayTuning {
   probeIntervalMs: number;
   /** How long start-up checks (Teleport ping, Mattermost /users/me) retry; upstream's initTimeout is 10 s. */
   startupBudgetMs: number;
+  /** How often recipients Mattermost refuses are looked up again (refusals.ts). */
+  refusalRecheckMs: number;
 }
 
 export const DEFAULT_TUNING: RelayTuning = {
@@ -136,6 +138,7 @@ export const DEFAULT_TUNING: RelayTuning = {
   searchMarginMs: 5 * 60_000,
   probeIntervalMs: 5_000,
   startupBudgetMs: 10_000,
+  refusalRecheckMs: 10 * 60_000,
 };
 
 export function mergeTuning(partial: Partial<RelayTuning> | undefined): RelayTuning {

@@ -412,6 +412,7 @@ export async function runWatcher(
     // Mattermost unreachable: the same warnings come when the first request is posted.
   });
   void probe(stopController.signal);
+  void refusals.recheckLoop(tuning.refusalRecheckMs, stopController.signal);
 
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;

@@ -109,6 +109,26 @@ describe('a refusing recipient never holds back the others (issue 11)', () => {
     );
   }, 30_000);
 
+  it('a refused lookup is re-checked on a slow schedule and leaves /readyz once it heals', async () => {
+    stack = await startStack({ roleToRecipients: { '*': [REVIEWER1, TEAM_CHANNEL] } });
+    stack.mattermost.setShowEmailAddress(false);
+    const { logger, lines } = capturingLogger();
+    const relay = await stack.startRelay({ logger, tuning: { refusalRecheckMs: 200 } });
+    await until(() => relay.ready() === undefined, 15_000, 'relay ready');
+    await until(() => lines.some((l) => /cannot read emails/.test(l.message)), 5_000, 'refusal reported');
+    expect(await http(relay, '/readyz')).toContain(REVIEWER1);
+    stack.mattermost.setShowEmailAddress(true);
+    await until(() => lines.some((l) => /accepts this recipient again/.test(l.message)), 5_000, 'healed');
+    expect(await http(relay, '/readyz')).toBe('ok\n');
+    const req = stack.teleport.createRequest();
+    await settle(relay);
+    expect(
+      rootsOf(req.id)
+        .map((p) => p.channelId)
+        .sort(),
+    ).toEqual([stack.teamChannelId, stack.dmOf(REVIEWER1)].sort());
+  }, 30_000);
+
   it('a public channel the bot is not in (by-name 200, POST 403): the other channel gets everything', async () => {
     stack = await startStack({ roleToRecipients: { '*': ['team-llama/lobby', TEAM_CHANNEL] } });
     const lobby = addChannel('lobby', []);
