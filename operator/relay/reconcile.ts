@@ -813,6 +813,9 @@ export class Reconciler {
       throw new RetryLaterError('requester notice still to send', outcome.error);
     }
     this.deps.metrics.notices.inc({ result: outcome.ok ? 'created' : 'skipped' });
+    if (!outcome.ok && outcome.refusal) {
+      this.refused(dm.channelId, 'post', outcome.refusal, { request_id: requestId, requester: user });
+    }
     log.info(outcome.ok ? 'Told the requester about the resolution' : 'Could not message the requester', {
       channel: dm.channelId,
       resolution: tag,
