@@ -199,6 +199,7 @@ export async function runWatcher(
     updateIdentityExpiry,
     stopController.signal,
   );
+  void refusals.recheckLoop(tuning.refusalRecheckMs, stopController.signal);
 
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
