@@ -410,7 +410,9 @@ export class Reconciler {
     const objects = buildTbotObjects(cr, cr.spec.teleport.tbot!, this.opts.version);
     for (const [kind, obj] of genericTbotObjects(objects)) {
       const desired = withAppliedHash(obj);
-      if (needsApply(desired, reader.getObject(kind, ns, obj.metadata!.name!))) {
+      // Of the output Secret only the metadata is ours (and a Secret cache may hold only metadata).
+      const compared = kind === 'Secret' ? { metadata: desired.metadata } : desired;
+      if (needsApply(compared, reader.getObject(kind, ns, obj.metadata!.name!))) {
         await writer.applyObject(kind, desired);
         log.info(`Applied tbot ${kind}`, { object: obj.metadata!.name });
       }
