@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { parseTbotConfig } from '../../operator/controller/tbot-config.js';
+import { parseTbotConfig, tbotConfig } from '../../operator/controller/tbot-config.js';
 import { createTestNamespace, loadTestKubeConfig, runTool } from './harness.js';
 import { waitFor } from './operator-helpers.js';
 import { kubeConfigAs, onlyItsSecret, statusOf, tbotSecretAccess, writeAsTbot } from './tbot-helpers.js';
@@ -125,14 +125,15 @@ it('installs tbot, its least-privilege RBAC, the plugin and the bot resources fr
     { kind: 'ServiceAccount', name: tbotName, namespace },
   ]);
   const config = await core.readNamespacedConfigMap({ namespace, name: tbotName });
-  expect(parseTbotConfig(parseYaml(config.data!['tbot.yaml']!))).toEqual({
-    version: 'v2',
-    proxy_server: 'example.teleport.sh:443',
-    onboarding: { join_method: 'kubernetes', token: tbotName },
-    storage: { type: 'memory' },
-    diag_addr: '0.0.0.0:3001',
-    outputs: [{ type: 'identity', destination: { type: 'kubernetes_secret', name: outputSecret } }],
-  });
+  // Valid against our model of tbot's schema, and the same document the operator renders for its CRs.
+  expect(parseTbotConfig(parseYaml(config.data!['tbot.yaml']!))).toEqual(
+    tbotConfig({
+      joinMethod: 'kubernetes',
+      token: tbotName,
+      proxyAddress: 'example.teleport.sh:443',
+      outputSecret,
+    }),
+  );
   expect((await core.readNamespacedSecret({ namespace, name: outputSecret })).data).toBeUndefined();
 
   // The plugin connects to tbot's address and reads tbot's output Secret.
