@@ -69,11 +69,12 @@ export class Readiness {
     this.mattermostReachable = ok;
     this.metrics.mattermostReachable.set(ok ? 1 : 0);
     if (!changed) return;
+    // The client logs the outage itself (one warning, one info line when back: mattermost/transport.ts).
     if (ok) {
-      this.logger.info('Mattermost is reachable');
+      this.logger.debug('Mattermost is reachable');
       this.onRecovered();
     } else {
-      this.logger.warn('Mattermost is not reachable; requests are kept and retried');
+      this.logger.debug('Mattermost is not reachable; requests are kept and retried');
     }
   }
 }

@@ -22,6 +22,7 @@ import {
   type WorkItem,
 } from './reconcile.js';
 import { configuredRecipients } from './recipients.js';
+import { RefusalRegistry } from './refusals.js';
 import { RecipientResolver } from './resolver.js';
 import { sleep } from './retry.js';
 import { RuleStore } from './rules.js';
@@ -92,6 +93,9 @@ export async function runWatcher(
   const metrics = createRelayMetrics({ defaultMetrics: deps.teleport === undefined });
   const stopController = new AbortController();
   const readiness = new Readiness(logger, metrics);
+  // Recipients Mattermost refuses for good: shown in /readyz detail, without making the relay unready.
+  const refusals = new RefusalRegistry(logger, metrics);
+  readiness.addNote(() => refusals.detail());
   const health: HealthServer = await startHealthServer({
     listenAddr: config.http.listenAddr,
     registry: metrics.registry,
@@ -135,6 +139,7 @@ export async function runWatcher(
     ttlMs: tuning.recipientCacheTtlMs,
     retry: tuning.retry,
     onRetry: () => metrics.retries.inc({ operation: 'resolve_recipient' }),
+    refusals,
   });
   const reconciler = new Reconciler({
     teleport,

@@ -3,6 +3,7 @@
 import type { PluginConfig } from '../config/types.js';
 import { MattermostError, type MattermostApi } from '../mattermost/api.js';
 import type { Logger } from '../observability/logger.js';
+import { maskUrlCredentials } from '../observability/safe-text.js';
 import { isTeleportError, type TeleportApi } from '../teleport/api.js';
 import { errorText, type RelayTuning } from './reconcile.js';
 import { backoffDelay, sleep, withRetry } from './retry.js';
@@ -81,7 +82,7 @@ export async function checkMattermost(
       );
     }
     logger.warn('Mattermost API health check failed; will keep trying', {
-      url: config.mattermost.url,
+      url: maskUrlCredentials(config.mattermost.url),
       error: errorText(err),
     });
     return false;
