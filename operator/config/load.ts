@@ -248,7 +248,7 @@ export function tokenHeaderProblem(token: string): string | undefined {
   return `contains ${what}, which cannot be sent in an HTTP header; it must be the bot's access token alone, on one line`;
 }
 
-function readToken(file: string, problems: string[]): string {
+export function readToken(file: string, problems: string[]): string {
   try {
     if (!fs.statSync(file).isFile()) {
       problems.push(

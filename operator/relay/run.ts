@@ -2,7 +2,7 @@
 // keyed queue, runs catch-up on every INIT, serves /healthz, /readyz and /metrics, and handles reload
 // and graceful stop. Start-up checks are in startup.ts, readiness in readiness.ts, catch-up in
 // catchup.ts; the per-request logic and the crash-safety design are in reconcile.ts.
-import type { PluginConfig } from '../config/types.js';
+import type { MattermostConfig, PluginConfig } from '../config/types.js';
 import type { MattermostApi } from '../mattermost/api.js';
 import { startHealthServer, type HealthServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
@@ -11,7 +11,7 @@ import { CatchUp } from './catchup.js';
 import { runEventLoop } from './events.js';
 import { createRelayMetrics, type RelayMetrics } from './metrics.js';
 import { KeyedQueue } from './queue.js';
-import { probeMattermost, Readiness } from './readiness.js';
+import { mattermostStateOf, probeMattermost, Readiness } from './readiness.js';
 import {
   Reconciler,
   RetryLaterError,
@@ -26,6 +26,7 @@ import { RefusalRegistry } from './refusals.js';
 import { RecipientResolver } from './resolver.js';
 import { sleep } from './retry.js';
 import { RuleStore } from './rules.js';
+import { clientSettingsChanged, SwappableMattermost, watchTokenFile } from './token.js';
 import { checkMattermost, checkTeleport, connectMattermost, connectTeleportWithRetry } from './startup.js';
 import type { ClusterInfo } from './view.js';
 
@@ -56,6 +57,8 @@ export interface WatcherInternals extends WatcherHandle {
 export interface WatcherDeps {
   teleport?: TeleportApi;
   mattermost?: MattermostApi;
+  /** Builds a client for new [mattermost] settings (a rotated token); default: the real client. */
+  mattermostFactory?: (cfg: MattermostConfig) => MattermostApi | Promise<MattermostApi>;
   tuning?: Partial<RelayTuning>;
 }
 
@@ -92,7 +95,7 @@ export async function runWatcher(
   const tuning = mergeTuning(deps.tuning);
   const metrics = createRelayMetrics({ defaultMetrics: deps.teleport === undefined });
   const stopController = new AbortController();
-  const readiness = new Readiness(logger, metrics);
+  const readiness = new Readiness(logger, metrics, tuning.readyGraceMs);
   // Recipients Mattermost refuses for good: shown in /readyz detail, without making the relay unready.
   const refusals = new RefusalRegistry(logger, metrics);
   readiness.addNote(() => refusals.detail());
@@ -110,7 +113,8 @@ export async function runWatcher(
     await health.close();
     throw err;
   }
-  const { teleport, mattermost, ownsTeleport } = clients;
+  const { teleport, ownsTeleport } = clients;
+  const mattermost = new SwappableMattermost(clients.mattermost);
   const identity = teleport as TeleportApi & MaybeIdentityExpiry;
   const updateIdentityExpiry = () => {
     const expiry = identity.identityExpiry?.();
@@ -201,6 +205,39 @@ export async function runWatcher(
     stopController.signal,
   );
 
+  // A new token (SIGHUP or the token file): a new client, swapped in; readiness follows its answer.
+  const factory =
+    deps.mattermostFactory ??
+    (deps.mattermost === undefined
+      ? (cfg: MattermostConfig) => connectMattermost({ ...config, mattermost: cfg }, logger)
+      : undefined);
+  const swapClient = async (cfg: MattermostConfig): Promise<void> => {
+    if (!factory) return;
+    mattermost.swap(await factory(cfg));
+    resolver.clear();
+    try {
+      await mattermost.getMe();
+      readiness.setMattermost('ok');
+    } catch (err) {
+      const state = mattermostStateOf(err);
+      if (state) readiness.setMattermost(state);
+    }
+  };
+  const tokenFile =
+    factory && config.mattermost.tokenSource !== 'inline'
+      ? watchTokenFile(
+          config.mattermost.tokenSource,
+          () => config.mattermost.token,
+          (token) => {
+            config = { ...config, mattermost: { ...config.mattermost, token } };
+            void swapClient(config.mattermost).catch((err: unknown) =>
+              logger.error('Could not use the new Mattermost token', { error: errorText(err) }),
+            );
+          },
+          logger,
+        )
+      : undefined;
+
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
   const done = new Promise<void>((resolve, reject) => {
@@ -211,6 +248,7 @@ export async function runWatcher(
   const finish = async (err?: unknown) => {
     if (finished) return;
     finished = true;
+    tokenFile?.close();
     await release();
     if (err) rejectDone(err);
     else resolveDone();
@@ -234,7 +272,9 @@ export async function runWatcher(
     httpPort: health.port,
     done,
     async reload(next: PluginConfig) {
+      const newClient = clientSettingsChanged(config.mattermost, next.mattermost);
       config = next;
+      if (newClient) await swapClient(next.mattermost);
       resolver.clear();
       logger.level = next.log.severity;
       await resolver

@@ -471,6 +471,8 @@ class TeleportGrpcClient implements TeleportClient {
           // Neither stream is left: reconnect below.
         } else {
           cur = undefined;
+          // The caller had the stream up: tell it (readiness), then reconnect; INIT follows.
+          if (!needInit) yield { type: 'DOWN', reason: err.message };
           needInit = true;
           if (next?.initialized) {
             yield* finishRecycle.call(this);
