@@ -341,6 +341,7 @@ export class FakeAuthServer {
           call.request.Kinds,
           call.request.AllowPartialSuccess,
           this.controls.deniedWatchKinds,
+          this.ping.serverVersion,
         );
         const active: ActiveWatch = {
           call,
