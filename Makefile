@@ -10,11 +10,11 @@ CHART := charts/teleport-plugin-mattermost
 
 all: build
 
-# Install only when the lock file changed since the last install. `npm install` rather than `npm ci`:
-# the registry mirror here lacks some other platforms' optional binaries (e.g. @bufbuild/buf-darwin-arm64),
-# which npm leaves out of the lock file and `npm ci` then rejects as out of sync; the versions are still the locked ones.
-node_modules/.installed: package-lock.json package.json
-	npm install --no-audit --no-fund
+# Install only when the lock file changed since the last install (a dependency change in package.json
+# changes the lock too, or `make lint` says the lock is stale): `npm ci`, exactly the locked versions
+# (scripts/npm-ci.sh: npm on the machine's Node installs Node 24 into node_modules/.bin).
+node_modules/.installed: package-lock.json
+	bash scripts/npm-ci.sh
 	@touch $@
 deps: node_modules/.installed
 	@node --version | grep -q '^v24\.' || { echo "node_modules/.bin/node is not Node 24"; exit 1; }
@@ -26,6 +26,7 @@ build: deps
 	rm -rf dist && tsc -p tsconfig.build.json && chmod +x dist/operator/cli/main.js
 
 lint: deps
+	bash scripts/npm-ci.sh --check
 	node test/lint/repo-paths.mjs
 	eslint .
 	prettier --check .

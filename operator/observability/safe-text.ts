@@ -2,8 +2,8 @@
 // and control/bidi characters escaped (a requester-chosen string must not move the terminal's cursor
 // or reorder a log line).
 
-/** `scheme://user:pass@host` → `scheme://***@host`, anywhere in a text. */
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]+@/gi;
+/** `scheme://user:pass@host` → `scheme://***@host` (also without a scheme), anywhere in a text. */
+const URL_USERINFO = /((?:\b[a-z][a-z0-9+.-]*:)?\/\/)[^\s/?#@]+@/gi;
 
 export function maskUrlCredentials(text: string): string {
   return text.replace(URL_USERINFO, '$1***@');

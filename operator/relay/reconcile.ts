@@ -127,6 +127,8 @@ export interface RelayTuning {
   startupBudgetMs: number;
   /** How long the watch or Mattermost may be down before /readyz says so (a reconnect blip must not flap). */
   readyGraceMs: number;
+  /** How often recipients Mattermost refuses are looked up again (refusals.ts). */
+  refusalRecheckMs: number;
 }
 
 export const DEFAULT_TUNING: RelayTuning = {
@@ -140,6 +142,7 @@ export const DEFAULT_TUNING: RelayTuning = {
   probeIntervalMs: 5_000,
   startupBudgetMs: 10_000,
   readyGraceMs: 10_000,
+  refusalRecheckMs: 10 * 60_000,
 };
 
 export function mergeTuning(partial: Partial<RelayTuning> | undefined): RelayTuning {
@@ -179,6 +182,9 @@ interface DataState {
   raw: Record<string, string> | undefined;
   data: RequestPluginData | undefined;
 }
+
+type EditOutcome =
+  { m: SentMessage; ok: true } | { m: SentMessage; ok: false; refusal: Refusal | undefined; err: unknown };
 
 type PostOutcome =
   | { ok: true; post: MattermostPost; adopted: boolean }
@@ -643,7 +649,7 @@ export class Reconciler {
     const hash = textHash(text);
     if (hash === data.renderedHash && target === data.resolution) return data;
     const outcomes = await Promise.all(
-      data.messages.map(async (m) => {
+      data.messages.map(async (m): Promise<EditOutcome> => {
         try {
           // The message alone: sent props would replace every prop of the post (from_bot included).
           await this.mm('update_post', () => this.deps.mattermost.updatePost(m.postId, text), signal);
@@ -653,6 +659,34 @@ export class Reconciler {
         }
       }),
     );
+    const temporary = await this.settleEdits(requestId, request, data, outcomes, target, log, signal);
+    if (temporary > 0) throw new RetryLaterError(`${temporary} post edit(s) still to do`);
+    const st = await this.update(
+      requestId,
+      (cur) => {
+        if (!cur) return undefined;
+        const next: RequestPluginData = { ...cur, resolution: target, renderedHash: hash };
+        if (request && target !== '' && target !== 'EXPIRED') next.resolveReason = request.resolveReason;
+        return next;
+      },
+      signal,
+    );
+    if (target !== data.resolution) {
+      log.info('Marked request with resolution', { resolution: target || 'PENDING' });
+    }
+    return st.data as RequestPluginData;
+  }
+
+  /** Reports each edit's outcome; a refusal is skipped (a time-limited one gets a resolution reply). Returns the edits still to do. */
+  private async settleEdits(
+    requestId: string,
+    request: AccessRequest | undefined,
+    data: RequestPluginData,
+    outcomes: EditOutcome[],
+    target: ResolutionTag,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<number> {
     let temporary = 0;
     for (const o of outcomes) {
       const fields = { channel: o.m.channelId, post_id: o.m.postId, status: target || 'PENDING' };
@@ -678,21 +712,7 @@ export class Reconciler {
         log.warn('Could not update the post yet; will retry', { ...fields, error: errorText(o.err) });
       }
     }
-    if (temporary > 0) throw new RetryLaterError(`${temporary} post edit(s) still to do`);
-    const st = await this.update(
-      requestId,
-      (cur) => {
-        if (!cur) return undefined;
-        const next: RequestPluginData = { ...cur, resolution: target, renderedHash: hash };
-        if (request && target !== '' && target !== 'EXPIRED') next.resolveReason = request.resolveReason;
-        return next;
-      },
-      signal,
-    );
-    if (target !== data.resolution) {
-      log.info('Marked request with resolution', { resolution: target || 'PENDING' });
-    }
-    return st.data as RequestPluginData;
+    return temporary;
   }
 
   /**
@@ -811,6 +831,9 @@ export class Reconciler {
       throw new RetryLaterError('requester notice still to send', outcome.error);
     }
     this.deps.metrics.notices.inc({ result: outcome.ok ? 'created' : 'skipped' });
+    if (!outcome.ok && outcome.refusal) {
+      this.refused(dm.channelId, 'post', outcome.refusal, { request_id: requestId, requester: user });
+    }
     log.info(outcome.ok ? 'Told the requester about the resolution' : 'Could not message the requester', {
       channel: dm.channelId,
       resolution: tag,

@@ -204,6 +204,7 @@ export async function runWatcher(
     updateIdentityExpiry,
     stopController.signal,
   );
+  void refusals.recheckLoop(tuning.refusalRecheckMs, stopController.signal);
 
   // A new token (SIGHUP or the token file): a new client, swapped in; readiness follows its answer.
   const factory =

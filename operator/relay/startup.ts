@@ -2,8 +2,8 @@
 // starts (Teleport's cluster features, the Mattermost bot token). Tests inject fakes instead of clients.
 import type { PluginConfig } from '../config/types.js';
 import { MattermostError, type MattermostApi } from '../mattermost/api.js';
+import { maskUrl } from '../mattermost/connection.js';
 import type { Logger } from '../observability/logger.js';
-import { maskUrlCredentials } from '../observability/safe-text.js';
 import { isTeleportError, type TeleportApi } from '../teleport/api.js';
 import { errorText, type RelayTuning } from './reconcile.js';
 import { backoffDelay, sleep, withRetry } from './retry.js';
@@ -82,7 +82,7 @@ export async function checkMattermost(
       );
     }
     logger.warn('Mattermost API health check failed; will keep trying', {
-      url: maskUrlCredentials(config.mattermost.url),
+      url: maskUrl(config.mattermost.url),
       error: errorText(err),
     });
     return false;
