@@ -11,7 +11,7 @@ import { CatchUp } from './catchup.js';
 import { runEventLoop } from './events.js';
 import { createRelayMetrics, type RelayMetrics } from './metrics.js';
 import { KeyedQueue } from './queue.js';
-import { mattermostStateOf, probeMattermost, Readiness } from './readiness.js';
+import { probeMattermost, Readiness } from './readiness.js';
 import {
   Reconciler,
   RetryLaterError,
@@ -26,7 +26,7 @@ import { RefusalRegistry } from './refusals.js';
 import { RecipientResolver } from './resolver.js';
 import { sleep } from './retry.js';
 import { RuleStore } from './rules.js';
-import { clientSettingsChanged, SwappableMattermost, watchTokenFile } from './token.js';
+import { clientSettingsChanged, SwappableMattermost, TokenRotation } from './token.js';
 import { checkMattermost, checkTeleport, connectMattermost, connectTeleportWithRetry } from './startup.js';
 import type { ClusterInfo } from './view.js';
 
@@ -84,6 +84,29 @@ async function connectClients(config: PluginConfig, logger: Logger, deps: Watche
     if (deps.teleport === undefined) teleport.close();
     throw err;
   }
+}
+
+/** The keyed queue of requests: one reconcile at a time per request, re-queued with backoff. */
+function requestQueue(
+  reconciler: Reconciler,
+  tuning: RelayTuning,
+  metrics: RelayMetrics,
+  logger: Logger,
+): KeyedQueue<WorkItem> {
+  return new KeyedQueue<WorkItem>({
+    concurrency: tuning.concurrency,
+    requeue: tuning.requeue,
+    merge: mergeWork,
+    handler: (key, item, signal) => reconciler.reconcile(key, item, signal),
+    onRequeue: (key, err, attempt, delayMs) => {
+      metrics.requeues.inc();
+      const fields = { request_id: key, attempt, retry_in_ms: delayMs, error: errorText(err) };
+      if (err instanceof RetryLaterError || attempt < 3) logger.info('Request re-queued', fields);
+      else logger.warn('Request re-queued', fields);
+    },
+    onDone: (_key, firstQueuedAt) => metrics.deliveryLatency.observe((Date.now() - firstQueuedAt) / 1000),
+    onDepth: (depth) => metrics.queueDepth.set(depth),
+  });
 }
 
 export async function runWatcher(
@@ -160,20 +183,7 @@ export async function runWatcher(
 
   /** Requests seen since start: after a reconnect, the ones missing from the list were deleted. */
   const known = new Set<string>();
-  const queue = new KeyedQueue<WorkItem>({
-    concurrency: tuning.concurrency,
-    requeue: tuning.requeue,
-    merge: mergeWork,
-    handler: (key, item, signal) => reconciler.reconcile(key, item, signal),
-    onRequeue: (key, err, attempt, delayMs) => {
-      metrics.requeues.inc();
-      const fields = { request_id: key, attempt, retry_in_ms: delayMs, error: errorText(err) };
-      if (err instanceof RetryLaterError || attempt < 3) logger.info('Request re-queued', fields);
-      else logger.warn('Request re-queued', fields);
-    },
-    onDone: (_key, firstQueuedAt) => metrics.deliveryLatency.observe((Date.now() - firstQueuedAt) / 1000),
-    onDepth: (depth) => metrics.queueDepth.set(depth),
-  });
+  const queue = requestQueue(reconciler, tuning, metrics, logger);
   readiness.onRecovered = () => queue.retryNow();
   const enqueue = (id: string, item: WorkItem) => {
     if (item.kind === 'put') known.add(id);
@@ -207,37 +217,21 @@ export async function runWatcher(
   void refusals.recheckLoop(tuning.refusalRecheckMs, stopController.signal);
 
   // A new token (SIGHUP or the token file): a new client, swapped in; readiness follows its answer.
-  const factory =
-    deps.mattermostFactory ??
-    (deps.mattermost === undefined
-      ? (cfg: MattermostConfig) => connectMattermost({ ...config, mattermost: cfg }, logger)
-      : undefined);
-  const swapClient = async (cfg: MattermostConfig): Promise<void> => {
-    if (!factory) return;
-    mattermost.swap(await factory(cfg));
-    resolver.clear();
-    try {
-      await mattermost.getMe();
-      readiness.setMattermost('ok');
-    } catch (err) {
-      const state = mattermostStateOf(err);
-      if (state) readiness.setMattermost(state);
-    }
-  };
-  const tokenFile =
-    factory && config.mattermost.tokenSource !== 'inline'
-      ? watchTokenFile(
-          config.mattermost.tokenSource,
-          () => config.mattermost.token,
-          (token) => {
-            config = { ...config, mattermost: { ...config.mattermost, token } };
-            void swapClient(config.mattermost).catch((err: unknown) =>
-              logger.error('Could not use the new Mattermost token', { error: errorText(err) }),
-            );
-          },
-          logger,
-        )
-      : undefined;
+  const rotation = new TokenRotation({
+    mattermost,
+    readiness,
+    logger,
+    onSwap: () => resolver.clear(),
+    factory:
+      deps.mattermostFactory ??
+      (deps.mattermost === undefined
+        ? (cfg) => connectMattermost({ ...config, mattermost: cfg }, logger)
+        : undefined),
+  });
+  rotation.watchFile(config.mattermost, (token) => {
+    config = { ...config, mattermost: { ...config.mattermost, token } };
+    return config.mattermost;
+  });
 
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
@@ -249,7 +243,7 @@ export async function runWatcher(
   const finish = async (err?: unknown) => {
     if (finished) return;
     finished = true;
-    tokenFile?.close();
+    rotation.close();
     await release();
     if (err) rejectDone(err);
     else resolveDone();
@@ -275,7 +269,7 @@ export async function runWatcher(
     async reload(next: PluginConfig) {
       const newClient = clientSettingsChanged(config.mattermost, next.mattermost);
       config = next;
-      if (newClient) await swapClient(next.mattermost);
+      if (newClient) await rotation.swap(next.mattermost);
       resolver.clear();
       logger.level = next.log.severity;
       await resolver

@@ -8,6 +8,8 @@ import { readToken, tokenHeaderProblem } from '../config/load.js';
 import type { MattermostConfig } from '../config/types.js';
 import type { MattermostApi, NewPost } from '../mattermost/api.js';
 import { registerSecret, type Logger } from '../observability/logger.js';
+import { mattermostStateOf, type Readiness } from './readiness.js';
+import { errorText } from './reconcile.js';
 
 export class SwappableMattermost implements MattermostApi {
   constructor(private current: MattermostApi) {}
@@ -88,4 +90,56 @@ export function watchTokenFile(
       watcher?.close();
     },
   };
+}
+
+export interface TokenRotationDeps {
+  mattermost: SwappableMattermost;
+  readiness: Readiness;
+  logger: Logger;
+  /** Builds a client for new settings; undefined when clients were injected (tests without rotation). */
+  factory: ((cfg: MattermostConfig) => MattermostApi | Promise<MattermostApi>) | undefined;
+  /** After a swap (the recipient cache is the old client's view). */
+  onSwap: () => void;
+}
+
+export class TokenRotation {
+  private file: { close(): void } | undefined;
+
+  constructor(private readonly deps: TokenRotationDeps) {}
+
+  /** Builds a client with `cfg` and swaps it in; readiness follows its answer to GET /users/me. */
+  async swap(cfg: MattermostConfig): Promise<void> {
+    const { factory, mattermost, readiness } = this.deps;
+    if (!factory) return;
+    mattermost.swap(await factory(cfg));
+    this.deps.onSwap();
+    try {
+      await mattermost.getMe();
+      readiness.setMattermost('ok');
+    } catch (err) {
+      const state = mattermostStateOf(err);
+      if (state) readiness.setMattermost(state);
+    }
+  }
+
+  /** When the token comes from a file, a new token there is taken (`update` returns the new settings). */
+  watchFile(cfg: MattermostConfig, update: (token: string) => MattermostConfig): void {
+    if (!this.deps.factory || cfg.tokenSource === 'inline') return;
+    let current = cfg.token;
+    this.file = watchTokenFile(
+      cfg.tokenSource,
+      () => current,
+      (token) => {
+        current = token;
+        void this.swap(update(token)).catch((err: unknown) =>
+          this.deps.logger.error('Could not use the new Mattermost token', { error: errorText(err) }),
+        );
+      },
+      this.deps.logger,
+    );
+  }
+
+  close(): void {
+    this.file?.close();
+  }
 }
