@@ -205,3 +205,40 @@ it('at DEBUG through every error path, no token, key, certificate body or URL pa
   // eslint-disable-next-line no-control-regex -- asserting no control characters is the point
   expect(fs.readFileSync(logFile, 'utf8').replace(/\n/g, '')).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
 }, 120_000);
+
+it('Teleport 11: becomes ready, watches access requests alone, says so once, and posts (item 3)', async () => {
+  stack = await startStack({
+    roleToRecipients: { '*': [TEAM_CHANNEL] },
+    teleport: { serverVersion: '11.3.2' },
+  });
+  const lines: { level: string; message: string }[] = [];
+  const { default: winston } = await import('winston');
+  const { Writable } = await import('node:stream');
+  const logger = winston.createLogger({
+    level: 'debug',
+    transports: [
+      new winston.transports.Stream({
+        stream: new Writable({
+          objectMode: true,
+          write(info: { level: string; message: string }, _e, done) {
+            lines.push(info);
+            done();
+          },
+        }),
+      }),
+    ],
+  });
+  const relay = await stack.startRelay({ logger });
+  await until(() => relay.ready() === undefined, 15_000, 'relay ready on Teleport 11');
+  const id = stack.teleport.createRequest().id;
+  await relay.idle();
+  stack.teleport.dropStreams(); // a reconnect and a second catch-up: still one line
+  await until(() => stack.teleport.activeWatchCount() > 0, 15_000, 'watch back');
+  await relay.idle();
+  expect(stack.mattermost.rootPosts().filter((p) => p.props.teleport_request_id === id)).toHaveLength(1);
+  const noisy = lines.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => l.message);
+  expect(noisy.filter((m) => /Access Monitoring Rules routing is unavailable/.test(m))).toHaveLength(1);
+  expect(noisy.filter((m) => /check the plugin role|Could not list access monitoring rules/.test(m))).toEqual(
+    [],
+  );
+}, 60_000);
