@@ -109,6 +109,64 @@ function requestQueue(
   });
 }
 
+interface PipelineDeps {
+  teleport: TeleportApi;
+  mattermost: MattermostApi;
+  logger: Logger;
+  metrics: RelayMetrics;
+  refusals: RefusalRegistry;
+  readiness: Readiness;
+  tuning: RelayTuning;
+  config: () => PluginConfig;
+  cluster: () => ClusterInfo;
+}
+
+/** Rules, recipient lookups, the reconciler behind the request queue, and the catch-up that feeds it. */
+function buildPipeline(d: PipelineDeps) {
+  const { teleport, mattermost, logger, metrics, tuning } = d;
+  const rules = new RuleStore(logger);
+  const resolver = new RecipientResolver(mattermost, logger, {
+    ttlMs: tuning.recipientCacheTtlMs,
+    retry: tuning.retry,
+    onRetry: () => metrics.retries.inc({ operation: 'resolve_recipient' }),
+    refusals: d.refusals,
+  });
+  const reconciler = new Reconciler({
+    teleport,
+    mattermost,
+    logger,
+    metrics,
+    resolver,
+    rules: () => rules.values(),
+    config: d.config,
+    cluster: d.cluster,
+    tuning,
+    reachability: (state) => d.readiness.setMattermost(state),
+  });
+  /** Requests seen since start: after a reconnect, the ones missing from the list were deleted. */
+  const known = new Set<string>();
+  const queue = requestQueue(reconciler, tuning, metrics, logger);
+  d.readiness.onRecovered = () => queue.retryNow();
+  const enqueue = (id: string, item: WorkItem) => {
+    if (item.kind === 'put') known.add(id);
+    else known.delete(id);
+    queue.push(id, item);
+  };
+  const catchUp = new CatchUp({
+    teleport,
+    mattermost,
+    resolver,
+    rules,
+    logger,
+    metrics,
+    tuning,
+    config: d.config,
+    enqueue,
+    known,
+  });
+  return { rules, resolver, queue, enqueue, catchUp };
+}
+
 export async function runWatcher(
   initialConfig: PluginConfig,
   logger: Logger,
@@ -161,46 +219,16 @@ export async function runWatcher(
     throw err;
   }
 
-  const rules = new RuleStore(logger);
-  const resolver = new RecipientResolver(mattermost, logger, {
-    ttlMs: tuning.recipientCacheTtlMs,
-    retry: tuning.retry,
-    onRetry: () => metrics.retries.inc({ operation: 'resolve_recipient' }),
-    refusals,
-  });
-  const reconciler = new Reconciler({
+  const { rules, resolver, queue, enqueue, catchUp } = buildPipeline({
     teleport,
     mattermost,
     logger,
     metrics,
-    resolver,
-    rules: () => rules.values(),
+    refusals,
+    readiness,
+    tuning,
     config: () => config,
     cluster: () => cluster,
-    tuning,
-    reachability: (ok) => readiness.setMattermost(ok),
-  });
-
-  /** Requests seen since start: after a reconnect, the ones missing from the list were deleted. */
-  const known = new Set<string>();
-  const queue = requestQueue(reconciler, tuning, metrics, logger);
-  readiness.onRecovered = () => queue.retryNow();
-  const enqueue = (id: string, item: WorkItem) => {
-    if (item.kind === 'put') known.add(id);
-    else known.delete(id);
-    queue.push(id, item);
-  };
-  const catchUp = new CatchUp({
-    teleport,
-    mattermost,
-    resolver,
-    rules,
-    logger,
-    metrics,
-    tuning,
-    config: () => config,
-    enqueue,
-    known,
   });
 
   // Warn early about configured recipients that do not resolve (each once).
@@ -259,21 +287,60 @@ export async function runWatcher(
     },
   );
 
-  let stopPromise: Promise<void> | undefined;
-  const handle: WatcherInternals = {
-    ready: readiness.ready,
+  return watcherHandle({
     readiness,
     metrics,
     httpPort: health.port,
     done,
+    queue,
+    catchUp,
+    resolver,
+    rotation,
+    logger,
+    stopController,
+    watchDone,
+    finish,
+    config: () => config,
+    setConfig: (next) => (config = next),
+  });
+}
+
+/** What the handle of a running watcher works with. */
+interface Running {
+  readiness: Readiness;
+  metrics: RelayMetrics;
+  httpPort: number;
+  done: Promise<void>;
+  queue: KeyedQueue<WorkItem>;
+  catchUp: CatchUp;
+  resolver: RecipientResolver;
+  rotation: TokenRotation;
+  logger: Logger;
+  stopController: AbortController;
+  watchDone: Promise<void>;
+  finish: (err?: unknown) => Promise<void>;
+  config: () => PluginConfig;
+  setConfig: (next: PluginConfig) => void;
+}
+
+/** Reload (SIGHUP), graceful stop (SIGTERM), and the test hooks. */
+function watcherHandle(r: Running): WatcherInternals {
+  const { readiness, queue, resolver, logger } = r;
+  let stopPromise: Promise<void> | undefined;
+  return {
+    ready: readiness.ready,
+    readiness,
+    metrics: r.metrics,
+    httpPort: r.httpPort,
+    done: r.done,
     async reload(next: PluginConfig) {
-      const newClient = clientSettingsChanged(config.mattermost, next.mattermost);
-      config = next;
-      if (newClient) await rotation.swap(next.mattermost);
+      const newClient = clientSettingsChanged(r.config().mattermost, next.mattermost);
+      r.setConfig(next);
+      if (newClient) await r.rotation.swap(next.mattermost);
       resolver.clear();
       logger.level = next.log.severity;
       await resolver
-        .resolveAll(configuredRecipients(next.roleToRecipients), stopController.signal)
+        .resolveAll(configuredRecipients(next.roleToRecipients), r.stopController.signal)
         .catch((err: unknown) =>
           logger.warn('Could not check the new recipients yet', { error: errorText(err) }),
         );
@@ -281,11 +348,11 @@ export async function runWatcher(
     stop(timeoutMs = DEFAULT_STOP_TIMEOUT_MS) {
       stopPromise ??= (async () => {
         readiness.setStopping();
-        stopController.abort();
-        await watchDone;
+        r.stopController.abort();
+        await r.watchDone;
         const inTime = await queue.stop(timeoutMs);
         if (!inTime) logger.warn('Stopped before in-flight work finished; it is caught up on the next start');
-        await finish();
+        await r.finish();
       })();
       return stopPromise;
     },
@@ -294,7 +361,7 @@ export async function runWatcher(
       // (events already emitted may still be on their way through the watch stream).
       for (let quiet = 0; quiet < 2;) {
         await sleep(15);
-        if (!readiness.watchUp || catchUp.running || queue.depth > 0) {
+        if (!readiness.watchUp || r.catchUp.running || queue.depth > 0) {
           quiet = 0;
           await queue.idle();
         } else {
@@ -305,8 +372,7 @@ export async function runWatcher(
     abandon() {
       readiness.setStopping();
       queue.abandon();
-      void finish();
+      void r.finish();
     },
   };
-  return handle;
 }
