@@ -11,7 +11,7 @@ import { CatchUp } from './catchup.js';
 import { runEventLoop } from './events.js';
 import { createRelayMetrics, type RelayMetrics } from './metrics.js';
 import { KeyedQueue } from './queue.js';
-import { probeMattermost, Readiness } from './readiness.js';
+import { mattermostStateOf, probeMattermost, Readiness } from './readiness.js';
 import {
   Reconciler,
   RetryLaterError,
@@ -92,6 +92,7 @@ function requestQueue(
   tuning: RelayTuning,
   metrics: RelayMetrics,
   logger: Logger,
+  readiness: Readiness,
 ): KeyedQueue<WorkItem> {
   return new KeyedQueue<WorkItem>({
     concurrency: tuning.concurrency,
@@ -100,6 +101,9 @@ function requestQueue(
     handler: (key, item, signal) => reconciler.reconcile(key, item, signal),
     onRequeue: (key, err, attempt, delayMs) => {
       metrics.requeues.inc();
+      // Failures outside the reconciler's own calls (recipient lookups) say as much about Mattermost.
+      const state = mattermostStateOf(err);
+      if (state && state !== 'ok') readiness.setMattermost(state);
       const fields = { request_id: key, attempt, retry_in_ms: delayMs, error: errorText(err) };
       if (err instanceof RetryLaterError || attempt < 3) logger.info('Request re-queued', fields);
       else logger.warn('Request re-queued', fields);
@@ -145,7 +149,7 @@ function buildPipeline(d: PipelineDeps) {
   });
   /** Requests seen since start: after a reconnect, the ones missing from the list were deleted. */
   const known = new Set<string>();
-  const queue = requestQueue(reconciler, tuning, metrics, logger);
+  const queue = requestQueue(reconciler, tuning, metrics, logger, d.readiness);
   d.readiness.onRecovered = () => queue.retryNow();
   const enqueue = (id: string, item: WorkItem) => {
     if (item.kind === 'put') known.add(id);

@@ -204,6 +204,22 @@ describe('token rotation (item 5)', () => {
     expect(channelsOf()).toEqual(['dm-all']);
   });
 
+  it('is not ready when only a recipient lookup gets the 401', async () => {
+    const server = mattermost as MemoryMattermost & { validToken?: string };
+    server.validToken = 'token-one';
+    const w = await runWatcher(testConfig({}), capturingLogger(), {
+      teleport,
+      mattermost: new TokenClient(server, 'token-one'),
+      tuning: FAST_TUNING,
+    });
+    watchers.push(w);
+    await until(() => w.ready() === undefined, 5000, 'ready');
+    server.validToken = 'token-two';
+    teleport.createRequest({ suggestedReviewers: ['proto@example.com'] });
+    await until(() => w.ready() !== undefined, 5000, 'not ready on a 401 lookup');
+    expect(w.ready()).toMatch(/refuses the bot token/);
+  });
+
   it('a change of the token file takes the new token without a signal', async () => {
     const server = mattermost as MemoryMattermost & { validToken?: string };
     server.validToken = 'file-token-1';
