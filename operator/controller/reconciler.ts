@@ -9,9 +9,12 @@
 //   4. status through the /status subresource, only when it changed; Events for condition transitions.
 // The pod-template hash covers the config text and the token (the watcher reads both only at start), not
 // the identity: tbot's renewals reach the pod through the directory mount and refresh_identity.
-// With spec.teleport.tbot, step 3 also applies tbot's ServiceAccount, Role, RoleBinding, output Secret,
-// ConfigMap and Deployment (tbot.ts), and TbotReady mirrors tbot's Deployment. An identity that stops
-// being renewed turns IdentityValid False before it expires (IDENTITY_RENEWAL_MARGIN_MS).
+// With spec.teleport.tbot, step 1b applies tbot's ServiceAccount, Role, RoleBinding, output Secret,
+// ConfigMap and Deployment (tbot.ts) before the identity is read, and TbotReady mirrors tbot's
+// Deployment. An identity that stops being renewed turns IdentityValid False before it expires
+// (IDENTITY_RENEWAL_MARGIN_MS).
+import { own } from '../config/dict.js';
+import { maskUrlCredentials } from '../observability/safe-text.js';
 import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import { checkValidity, IdentityError, parseIdentity } from '../teleport/identity.js';
@@ -80,9 +83,10 @@ export interface ReconcilerOptions {
 }
 
 function secretValue(secret: V1Secret, key: string): string | undefined {
-  const b64 = secret.data?.[key];
+  // The key comes from the CR: a lookup must not find an inherited member such as `constructor`.
+  const b64 = own(secret.data, key);
   if (b64 !== undefined) return Buffer.from(b64, 'base64').toString('utf8');
-  return secret.stringData?.[key];
+  return own(secret.stringData, key);
 }
 
 function keysOf(secret: V1Secret): string {
@@ -157,7 +161,7 @@ export class Reconciler {
     message: string,
   ): Promise<void> {
     try {
-      await this.opts.writer.event(cr, type, reason, message);
+      await this.opts.writer.event(cr, type, reason, maskUrlCredentials(message));
     } catch (err) {
       if (err instanceof NotLeaderError) throw err;
       this.opts.logger.warn('Failed to record Event', {
