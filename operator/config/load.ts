@@ -16,6 +16,7 @@ import {
 } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { closestKey } from './suggest.js';
+import { REVIEW_KEYS, reviewSchema, validateReview } from './review.js';
 import type { LogFormat, PluginConfig, Severity } from './types.js';
 
 export class ConfigError extends Error {
@@ -61,6 +62,7 @@ const KNOWN_KEYS: Record<string, readonly string[] | 'any'> = {
   role_to_recipients: 'any',
   log: ['output', 'severity', 'format'],
   http: ['listen_addr'],
+  review: REVIEW_KEYS,
 };
 
 const SEVERITY_ALIASES: Record<string, Severity> = {
@@ -180,6 +182,7 @@ const schema = z.object({
       { error: typeMessage('a table ([http])') },
     )
     .optional(),
+  review: reviewSchema(str, bool, typeMessage('a table ([review])')).optional(),
 });
 
 type RawConfig = z.infer<typeof schema>;
@@ -340,6 +343,13 @@ function validate(
   }
   const severity = SEVERITY_ALIASES[(lg.severity ?? DEFAULT_LOG_SEVERITY).toLowerCase()] ?? 'info';
   const format = (lg.format ?? DEFAULT_LOG_FORMAT).toLowerCase() as LogFormat;
+  const httpListenAddr = (raw.http?.listen_addr ?? DEFAULT_HTTP_LISTEN_ADDR).trim();
+  const review = validateReview(
+    raw.review,
+    { mattermostUrl: mm.url ?? '', httpListenAddr, readFiles: opts.readTokenFile !== false, reported },
+    problems,
+    warnings,
+  );
 
   return {
     source: '',
@@ -363,7 +373,8 @@ function validate(
     },
     roleToRecipients,
     log: { output, severity, format },
-    http: { listenAddr: (raw.http?.listen_addr ?? DEFAULT_HTTP_LISTEN_ADDR).trim() },
+    http: { listenAddr: httpListenAddr },
+    review,
   };
 }
 
