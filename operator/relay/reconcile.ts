@@ -57,6 +57,7 @@ import { chooseRecipients, dedupe, isEmail } from './recipients.js';
 import type { RecipientResolver } from './resolver.js';
 import { backoffDelay, classifyError, sleep, withRetry, type RetryPolicy } from './retry.js';
 import { renderRequestPost, renderRequesterNotice, renderReviewReply } from '../mattermost/render.js';
+import { reviewAttachments, showsButtons } from '../review/buttons.js';
 import {
   pluginDataFields,
   postView,
@@ -420,6 +421,30 @@ export class Reconciler {
     return renderRequestPost(postView(current, resolution, this.deps.cluster()));
   }
 
+  /** Props of a root post: our markers, plus Approve/Deny buttons while it is pending ([review] on). */
+  private rootProps(
+    requestId: string,
+    request: AccessRequest | undefined,
+    target: ResolutionTag,
+    channelId: string,
+  ): Record<string, unknown> {
+    const props: Record<string, unknown> = {
+      [POST_PROPS.requestId]: requestId,
+      [POST_PROPS.kind]: 'request',
+    };
+    const review = this.deps.config().review;
+    if (review && showsButtons(review, request, target === '')) {
+      props.attachments = reviewAttachments(review, requestId, channelId, this.now());
+    }
+    return props;
+  }
+
+  /** What the root posts show: the text, and whether they carry buttons (unchanged hash with [review] off). */
+  private rootHash(text: string, request: AccessRequest | undefined, target: ResolutionTag): string {
+    const buttons = showsButtons(this.deps.config().review, request, target === '');
+    return textHash(buttons ? `${text}\u0000buttons` : text);
+  }
+
   private async postRoots(
     requestId: string,
     request: AccessRequest | undefined,
@@ -432,9 +457,9 @@ export class Reconciler {
     const { target } = targetResolution(request, data.resolution);
     const text = this.render(requestId, request, data, target);
     const intentAt = data.postIntentAt ?? this.now();
-    const props = { [POST_PROPS.requestId]: requestId, [POST_PROPS.kind]: 'request' };
     const outcomes = await Promise.all(
       channels.map(async (channelId) => {
+        const props = this.rootProps(requestId, request, target, channelId);
         const outcome = await this.postOnce(
           { channelId, message: text, props, idempotencyKey: `${requestId}/${channelId}` },
           (p) => p.rootId === '' && p.props[POST_PROPS.requestId] === requestId,
@@ -469,7 +494,7 @@ export class Reconciler {
       }
     }
     if (created.length === 0 && dropped.length === 0) return undefined;
-    const hash = textHash(text);
+    const hash = this.rootHash(text, request, target);
     return this.update(
       requestId,
       (cur) => {
@@ -593,11 +618,13 @@ export class Reconciler {
       });
     }
     const text = this.render(requestId, request, data, target);
-    const hash = textHash(text);
+    const hash = this.rootHash(text, request, target);
     if (hash === data.renderedHash && target === data.resolution) return data;
-    const props = { [POST_PROPS.requestId]: requestId, [POST_PROPS.kind]: 'request' };
     const outcomes = await Promise.all(
       data.messages.map(async (m) => {
+        // Rebuilt on every edit: a props update replaces all props, and Mattermost never shows us our own
+        // buttons' integrations back.
+        const props = this.rootProps(requestId, request, target, m.channelId);
         try {
           await this.mm('update_post', () => this.deps.mattermost.updatePost(m.postId, text, props), signal);
           return { m, ok: true as const };

@@ -30,6 +30,7 @@ import { configuredRecipients, ruleAppliesToPlugin } from './recipients.js';
 import { RecipientResolver } from './resolver.js';
 import { AbortedError, backoffDelay, sleep, withRetry } from './retry.js';
 import { clusterInfoFromPing, type ClusterInfo } from './view.js';
+import { startReview, type ReviewListener, type ReviewOverrides } from '../review/index.js';
 
 export interface WatcherHandle {
   /** undefined when ready, otherwise why not (the /readyz body). */
@@ -47,6 +48,8 @@ export interface WatcherInternals extends WatcherHandle {
   metrics: RelayMetrics;
   /** The health listener's port (useful when listen_addr used port 0). */
   httpPort: number;
+  /** The review click listener's port, when [review] is enabled. */
+  reviewPort?: number;
   /** Resolves when the watch is initialised and no request has work left. */
   idle(): Promise<void>;
   /** Stops at once without finishing anything, like a crash (tests). */
@@ -56,6 +59,8 @@ export interface WatcherInternals extends WatcherHandle {
 export interface WatcherDeps {
   teleport?: TeleportApi;
   mattermost?: MattermostApi;
+  /** Test seams of native reviews (operator/review). */
+  review?: ReviewOverrides;
   tuning?: Partial<RelayTuning>;
 }
 
@@ -132,6 +137,15 @@ export async function runWatcher(
   };
   updateIdentityExpiry();
 
+  let review: ReviewListener | undefined;
+  try {
+    review = await startReview(() => config, teleport, logger, deps.review);
+  } catch (err) {
+    if (ownsTeleport) teleport.close();
+    await health.close();
+    throw err;
+  }
+
   /** Set once the queue exists: when Mattermost answers again, waiting requests go at once. */
   let onRecovered: () => void = () => undefined;
   const setReachable = (ok: boolean) => {
@@ -149,6 +163,7 @@ export async function runWatcher(
 
   const fail = async (err: unknown): Promise<never> => {
     stopController.abort();
+    await review?.close();
     if (ownsTeleport) teleport.close();
     await health.close();
     throw err;
@@ -418,6 +433,7 @@ export async function runWatcher(
     if (finished) return;
     finished = true;
     stopController.abort();
+    await review?.close();
     if (ownsTeleport) teleport.close();
     await health.close();
     if (err) rejectDone(err);
@@ -438,6 +454,7 @@ export async function runWatcher(
     ready,
     metrics,
     httpPort: health.port,
+    ...(review ? { reviewPort: review.port } : {}),
     done,
     async reload(next: PluginConfig) {
       config = next;

@@ -1,0 +1,50 @@
+// Wires native reviews into the watcher: with [review] enabled, the click listener on its own port.
+import type { PluginConfig } from '../config/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { TeleportApi, TeleportReviewApi } from '../teleport/api.js';
+import { ClickHandler, type ClickHandlerDeps } from './handler.js';
+import { reviewMattermost, type ReviewMattermost } from './mattermost.js';
+import { startReviewListener, type ReviewListener } from './server.js';
+import { UserMapper } from './users.js';
+
+export type { ReviewListener } from './server.js';
+
+function hasReviewApi(t: TeleportApi): t is TeleportApi & TeleportReviewApi {
+  const r = t as Partial<TeleportReviewApi>;
+  return typeof r.submitReviewOnBehalf === 'function' && typeof r.listUsers === 'function';
+}
+
+export interface ReviewOverrides {
+  mattermost?: ReviewMattermost;
+  handler?: Partial<Pick<ClickHandlerDeps, 'triggerMaxAgeMs' | 'buttonMaxAgeMs' | 'now'>>;
+  userCacheTtlMs?: number;
+}
+
+/** Starts the click listener when [review] is enabled; undefined otherwise. */
+export async function startReview(
+  config: () => PluginConfig,
+  teleport: TeleportApi,
+  logger: Logger,
+  overrides: ReviewOverrides = {},
+): Promise<ReviewListener | undefined> {
+  const review = config().review;
+  if (!review?.enabled) return undefined;
+  if (!hasReviewApi(teleport)) throw new Error('[review] needs a Teleport client with review calls');
+  const mattermost =
+    overrides.mattermost ?? reviewMattermost(config().mattermost.url, config().mattermost.token);
+  const users = new UserMapper(teleport, {
+    trait: review.userIdTrait,
+    allowEmailUsernameMatch: review.allowEmailUsernameMatch,
+    emailOf: (id) => mattermost.emailOf(id),
+    ...(overrides.userCacheTtlMs !== undefined ? { ttlMs: overrides.userCacheTtlMs } : {}),
+  });
+  const handler = new ClickHandler({
+    review: () => config().review ?? review,
+    teleport,
+    mattermost,
+    users,
+    logger,
+    ...overrides.handler,
+  });
+  return startReviewListener(review.listenAddr, new URL(review.callbackUrl).pathname, handler, logger);
+}
