@@ -27,8 +27,10 @@ import {
   type TeamRecord,
   type UserRecord,
 } from './model.js';
+import { ActionRoutes, type ActionSettings, type CallbackRecord, type Ephemeral } from './actions.js';
 
 export { dmName, isValidId, newId } from './model.js';
+export type { ActionSettings, CallbackRecord, Ephemeral } from './actions.js';
 export type { ChannelRecord, PostRecord, PostVersion, TeamRecord, UserRecord } from './model.js';
 
 export interface FakeMattermostOptions {
@@ -139,6 +141,13 @@ export interface FakeMattermost {
    * `afterProcessing` the call is carried out first (the post exists, the client never hears of it).
    */
   resetConnections(count: number, opts?: { afterProcessing?: boolean }): void;
+  /** Interactive actions (actions.ts): ServiceSettings for callbacks, what clickers were told, callbacks made. */
+  setActionSettings(settings: Partial<ActionSettings>): void;
+  /** Ephemeral messages (`ephemeral_text`) delivered to a user, oldest first. */
+  ephemeralsFor(userId: string): Ephemeral[];
+  callbacks(): CallbackRecord[];
+  /** The server's trigger_id signing key pair: sign a trigger id as the server would (tests of forgeries). */
+  signTriggerId(userId: string, nowMs?: number): { clientTriggerId: string; triggerId: string };
   stop(): Promise<void>;
 }
 
@@ -186,6 +195,7 @@ class Limiter {
 
 class Server implements FakeMattermost {
   readonly store: MattermostStore;
+  private readonly actions: ActionRoutes;
   private readonly tokens = new Map<string, Session>();
   private readonly log: RequestRecord[] = [];
   private readonly sockets = new Set<Socket>();
@@ -206,6 +216,7 @@ class Server implements FakeMattermost {
     private readonly opts: FakeMattermostOptions,
   ) {
     this.store = new MattermostStore({ maxPostRunes: opts.maxPostRunes ?? 16383 });
+    this.actions = new ActionRoutes(this.store);
     http.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -564,6 +575,22 @@ class Server implements FakeMattermost {
     }
   }
 
+  setActionSettings(settings: Partial<ActionSettings>): void {
+    Object.assign(this.actions.settings, settings);
+  }
+
+  ephemeralsFor(userId: string): Ephemeral[] {
+    return this.actions.ephemerals.filter((e) => e.userId === userId).map((e) => ({ ...e }));
+  }
+
+  callbacks(): CallbackRecord[] {
+    return this.actions.callbacks.map((c) => ({ ...c }));
+  }
+
+  signTriggerId(userId: string, nowMs?: number): { clientTriggerId: string; triggerId: string } {
+    return this.actions.signTriggerId(userId, nowMs);
+  }
+
   private takeFailure(method: string, path: string, afterProcessing: boolean): FailureRule | undefined {
     const now = Date.now();
     this.failures = this.failures.filter(
@@ -622,9 +649,26 @@ class Server implements FakeMattermost {
       };
     }
 
+    if (is('GET', 'config', 'client'))
+      return { status: 200, body: this.actions.clientConfig(q.get('format')) };
+
     const { userId } = this.session(token);
     record.userId = userId;
     const store = this.store;
+
+    if (is('POST', 'posts', '*', 'actions', '*')) {
+      return { status: 200, body: await this.actions.click(userId, r[1]!, r[3]!) };
+    }
+    if (is('GET', 'users', '*') && r[1] !== 'me') {
+      const user = store.users.get(r[1]!);
+      if (!user) throw new AppErr(404, 'app.user.missing_account.const', 'Unable to find the user.');
+      const json = userJson(user, user.id === userId);
+      // PrivacySettings.ShowEmailAddress=false: only a system admin sees emails.
+      if ((store.opts as { showEmailAddress?: boolean }).showEmailAddress === false && user.id !== userId) {
+        json.email = '';
+      }
+      return { status: 200, body: json };
+    }
 
     if (is('GET', 'users', 'me')) return { status: 200, body: userJson(store.users.get(userId)!, true) };
     if (is('GET', 'users', 'me', 'teams'))

@@ -3,6 +3,7 @@
 // /work/shared/reference/mattermost-api.md (§3 endpoints, §4 limits, §5 de-duplication) and throws an
 // AppErr with Mattermost's id and status when the real server would refuse.
 import { randomBytes } from 'node:crypto';
+import { stripIntegrations } from './integrations.js';
 
 const ID_ALPHABET = 'ybndrfg8ejkmcpqxot1uwisza345h769';
 
@@ -677,7 +678,7 @@ export function postJson(p: PostRecord, pendingPostId = ''): Record<string, unkn
     original_id: '',
     message: p.message,
     type: p.type,
-    props: p.props,
+    props: stripIntegrations(p.props),
     hashtags: '',
     file_ids: [],
     pending_post_id: pendingPostId,
