@@ -267,6 +267,23 @@ export function renderReviewReply(review: AccessReview): string {
   return fitPost(lines.join('\n'));
 }
 
+/**
+ * The thread reply that carries the resolution when Mattermost refuses to edit the root post
+ * (ServiceSettings.PostEditTimeLimit): otherwise the post would show PENDING for ever.
+ */
+export function renderResolutionReply(view: RequestView): string {
+  const { resolution } = view;
+  const lines = [
+    `The request was resolved; this post can no longer be edited to show it.`,
+    `**Status**: ${STATUS_EMOJI[resolution.tag]} ${resolution.tag}`,
+  ];
+  if (resolution.tag === 'PROMOTED' && resolution.promotedAccessListTitle?.trim()) {
+    lines.push(`**Access list**: ${inlineValue(resolution.promotedAccessListTitle)}`);
+  }
+  if (resolution.reason?.trim()) lines.push(reasonField('Resolution reason', resolution.reason));
+  return fitPost(lines.join('\n'));
+}
+
 /** The direct message to the requester when their request is resolved (config `notify_requester`). */
 export function renderRequesterNotice(view: RequestView): string {
   const { request, resolution } = view;

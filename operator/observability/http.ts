@@ -27,6 +27,8 @@ export async function startHealthServer(opts: {
   listenAddr: string;
   registry: Registry;
   ready: ReadinessCheck;
+  /** Extra lines for the /readyz body that do not make the process unready (e.g. refused recipients). */
+  detail?: () => string[];
 }): Promise<HealthServer> {
   const { host, port } = parseListenAddr(opts.listenAddr);
   const server = http.createServer((req, res) => {
@@ -35,8 +37,9 @@ export async function startHealthServer(opts: {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
       const reason = opts.ready();
-      if (reason === undefined) res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      else res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: ${reason}\n`);
+      const extra = (opts.detail?.() ?? []).map((line) => `${line}\n`).join('');
+      if (reason === undefined) res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok\n${extra}`);
+      else res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: ${reason}\n${extra}`);
     } else if (path === '/metrics') {
       opts.registry.metrics().then(
         (body) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(body),

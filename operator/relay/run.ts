@@ -4,6 +4,7 @@
 import { PLUGIN_NAME } from '../config/defaults.js';
 import type { PluginConfig } from '../config/types.js';
 import { MattermostError, type MattermostApi } from '../mattermost/api.js';
+import { maskUrl } from '../mattermost/connection.js';
 import { startHealthServer, type HealthServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
 import {
@@ -27,6 +28,7 @@ import {
   type WorkItem,
 } from './reconcile.js';
 import { configuredRecipients, ruleAppliesToPlugin } from './recipients.js';
+import { RefusalRegistry } from './refusals.js';
 import { RecipientResolver } from './resolver.js';
 import { AbortedError, backoffDelay, sleep, withRetry } from './retry.js';
 import { clusterInfoFromPing, type ClusterInfo } from './view.js';
@@ -114,10 +116,12 @@ export async function runWatcher(
     if (!mattermostReachable) return 'Mattermost is not reachable';
     return undefined;
   };
+  const refusals = new RefusalRegistry(logger, metrics);
   const health: HealthServer = await startHealthServer({
     listenAddr: config.http.listenAddr,
     registry: metrics.registry,
     ready,
+    detail: () => refusals.detail(),
   });
 
   let teleport: TeleportApi;
@@ -153,11 +157,12 @@ export async function runWatcher(
     mattermostReachable = ok;
     metrics.mattermostReachable.set(ok ? 1 : 0);
     if (!changed) return;
+    // The client logs the outage itself (one warning, one info line when back: mattermost/transport.ts).
     if (ok) {
-      logger.info('Mattermost is reachable');
+      logger.debug('Mattermost is reachable');
       onRecovered();
     } else {
-      logger.warn('Mattermost is not reachable; requests are kept and retried');
+      logger.debug('Mattermost is not reachable; requests are kept and retried');
     }
   };
 
@@ -206,7 +211,7 @@ export async function runWatcher(
     // Unreachable: start anyway (not ready); requests are queued and delivered once it answers.
     setReachable(false);
     logger.warn('Mattermost API health check failed; will keep trying', {
-      url: config.mattermost.url,
+      url: maskUrl(config.mattermost.url),
       error: errorText(err),
     });
   }
@@ -235,6 +240,7 @@ export async function runWatcher(
     ttlMs: tuning.recipientCacheTtlMs,
     retry: tuning.retry,
     onRetry: () => metrics.retries.inc({ operation: 'resolve_recipient' }),
+    refusals,
   });
   const reconciler = new Reconciler({
     teleport,

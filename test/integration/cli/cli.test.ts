@@ -79,7 +79,7 @@ describe('teleport-mattermost (built artifact)', () => {
   it('prints the deprecation warning for the guide file and never the token', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-'));
     const file = path.join(dir, 'guide.toml');
-    const guide = fs.readFileSync(path.resolve(root, '../shared/examples/teleport-mattermost.toml'), 'utf8');
+    const guide = fs.readFileSync(path.join(root, 'test/fixtures/guide/teleport-mattermost.toml'), 'utf8');
     fs.writeFileSync(
       file,
       guide

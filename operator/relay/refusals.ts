@@ -1,0 +1,106 @@
+// Refusals that will not heal by themselves, per recipient: a channel the bot may not post in, a deleted
+// root post, an archived channel, emails hidden from the bot. Such a refusal is permanent for that one
+// recipient or post only: the relay skips it and goes on with the others (never re-queueing the request
+// for it), and this registry reports it once with its fix, counts it in /metrics and lists it for the
+// /readyz detail (and so the operator's status). Entries are re-checked on a slow schedule: refused
+// lookups are cached only for the recipient cache TTL (resolver.ts), and every later call for the same
+// recipient is the re-check; an entry is forgotten, with an info line, once a call for it succeeds.
+import type { Refusal, RefusalAction, RefusalReason } from '../mattermost/refusal.js';
+import type { Logger } from '../observability/logger.js';
+import type { RelayMetrics } from './metrics.js';
+
+export interface RefusalRecord {
+  /** The recipient as configured (or `channel <id>` when its name is not known). */
+  target: string;
+  action: RefusalAction;
+  reason: RefusalReason;
+  fix: string;
+  firstAt: number;
+  lastAt: number;
+  count: number;
+}
+
+/** At most this many entries are kept (one per recipient and reason); the oldest go first. */
+const MAX_ENTRIES = 1000;
+/** Lines of /readyz detail. */
+const MAX_DETAIL_LINES = 20;
+
+const WHAT: Record<RefusalAction, string> = {
+  lookup: 'the recipient lookup',
+  post: 'the post',
+  reply: 'the thread reply',
+  edit: 'the edit of the post',
+};
+
+export class RefusalRegistry {
+  private readonly entries = new Map<string, RefusalRecord>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly metrics?: Pick<RelayMetrics, 'refusals' | 'refusedRecipients'>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Records a refusal for `target`; warns the first time for this target and reason. */
+  report(
+    target: string,
+    action: RefusalAction,
+    refusal: Refusal,
+    fields: Record<string, unknown> = {},
+  ): void {
+    const key = `${target}\u0000${refusal.reason}`;
+    const at = this.now();
+    this.metrics?.refusals.inc({ reason: refusal.reason });
+    const known = this.entries.get(key);
+    if (known) {
+      known.lastAt = at;
+      known.count++;
+      this.logger.debug('Mattermost refused this recipient again', {
+        recipient: target,
+        reason: refusal.reason,
+      });
+      return;
+    }
+    if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(key, { target, action, ...refusal, firstAt: at, lastAt: at, count: 1 });
+    this.metrics?.refusedRecipients.set(this.entries.size);
+    this.logger.warn(`Mattermost refused ${WHAT[action]} for this recipient; skipping it: ${refusal.fix}`, {
+      recipient: target,
+      reason: refusal.reason,
+      ...fields,
+    });
+  }
+
+  /** A call for `target` succeeded: its refusals are healed. */
+  accepted(target: string): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.target !== target) continue;
+      this.entries.delete(key);
+      this.logger.info('Mattermost accepts this recipient again', {
+        recipient: target,
+        reason: entry.reason,
+      });
+    }
+    this.metrics?.refusedRecipients.set(this.entries.size);
+  }
+
+  /** Forgets the refusals of one kind of action (e.g. lookups, after a configuration reload). */
+  forget(action: RefusalAction): void {
+    for (const [key, entry] of this.entries) if (entry.action === action) this.entries.delete(key);
+    this.metrics?.refusedRecipients.set(this.entries.size);
+  }
+
+  list(): RefusalRecord[] {
+    return [...this.entries.values()].map((e) => ({ ...e }));
+  }
+
+  /** One line per refused recipient, for the /readyz body (refusals do not make the relay unready). */
+  detail(): string[] {
+    const all = [...this.entries.values()].sort((a, b) => b.lastAt - a.lastAt);
+    const lines = all
+      .slice(0, MAX_DETAIL_LINES)
+      .map((e) => `refused: ${e.target} (${e.reason}, ${e.count}x): ${e.fix}`);
+    if (all.length > MAX_DETAIL_LINES) lines.push(`… and ${all.length - MAX_DETAIL_LINES} more`);
+    return lines;
+  }
+}
