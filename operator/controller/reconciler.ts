@@ -9,7 +9,7 @@
 //   4. status through the /status subresource, only when it changed; Events for condition transitions.
 // The pod-template hash covers the config text and the token (the watcher reads both only at start), not
 // the identity: tbot's renewals reach the pod through the directory mount and refresh_identity.
-import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import { checkValidity, IdentityError, parseIdentity } from '../teleport/identity.js';
 import { NotLeaderError } from './errors.js';
@@ -25,6 +25,7 @@ import {
   MISSING_SECRET_RETRY_MS,
 } from './defaults.js';
 import { hashParts, renderConfig, SpecError, type RenderedConfig } from './render.js';
+import { buildReviewKeySecret, buildReviewService, reviewEnabled, reviewKeyRef } from './review.js';
 import { computeStatus, isSubset, jsonEqual, type CheckResult } from './status.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginStatus, SecretKeyRef } from './types.js';
 
@@ -36,11 +37,15 @@ export interface ClusterReader {
   getSecret(namespace: string, name: string): V1Secret | undefined;
   getDeployment(namespace: string, name: string): V1Deployment | undefined;
   getConfigMap(namespace: string, name: string): V1ConfigMap | undefined;
+  getService?(namespace: string, name: string): V1Service | undefined;
 }
 
 export interface ClusterWriter {
   applyConfigMap(cm: V1ConfigMap): Promise<void>;
   applyDeployment(d: V1Deployment): Promise<void>;
+  /** spec.review: the callback Service (server-side apply) and a generated key Secret (create once). */
+  applyService?(svc: V1Service): Promise<void>;
+  createSecret?(secret: V1Secret): Promise<boolean>;
   applyStatus(cr: MattermostAccessPlugin, status: MattermostAccessPluginStatus): Promise<void>;
   event(
     cr: MattermostAccessPlugin,
@@ -168,7 +173,7 @@ export class Reconciler {
     let rendered: RenderedConfig | undefined;
     let config: CheckResult;
     try {
-      rendered = renderConfig(cr.spec);
+      rendered = renderConfig(cr.spec, cr);
       config = {
         ok: true,
         reason: REASON.ConfigRendered,
@@ -325,6 +330,11 @@ export class Reconciler {
       }
     }
 
+    if (rendered && reviewEnabled(cr.spec)) {
+      const wait = await this.reconcileReview(cr, log);
+      if (wait) requeue.push(wait);
+    }
+
     // 4. Status, written only when it differs; Events for transitions.
     const status = computeStatus(
       cr.status,
@@ -358,5 +368,40 @@ export class Reconciler {
     }
     const positive = requeue.filter((ms) => ms > 0);
     return positive.length ? { requeueAfterMs: Math.min(...positive) } : {};
+  }
+  /**
+   * spec.review: the callback Service, and the signing key. A key Secret the spec names must exist (the
+   * pods wait for it); without one the operator creates `<name>-review-key` once with a random key.
+   * Returns a requeue delay while the named Secret is missing.
+   */
+  private async reconcileReview(cr: MattermostAccessPlugin, log: Logger): Promise<number | undefined> {
+    const { reader, writer } = this.opts;
+    const namespace = cr.metadata.namespace;
+    const ref = reviewKeyRef(cr);
+    let wait: number | undefined;
+    if (!reader.getSecret(namespace, ref.name)) {
+      if (ref.generated && writer.createSecret) {
+        if (await writer.createSecret(buildReviewKeySecret(cr, this.opts.version))) {
+          log.info('Generated the review signing key', { secret: ref.name });
+          await this.emit(
+            cr,
+            'Normal',
+            EVENT_REASON.ReviewKeyGenerated,
+            `Generated Secret ${namespace}/${ref.name} with the review buttons' signing key`,
+          );
+        }
+      } else if (!ref.generated) {
+        log.warn('The review signing key Secret is missing; the watcher pod waits for it', {
+          secret: ref.name,
+        });
+        wait = MISSING_SECRET_RETRY_MS;
+      }
+    }
+    const svc = withAppliedHash(buildReviewService(cr, this.opts.version));
+    if (writer.applyService && needsApply(svc, reader.getService?.(namespace, svc.metadata!.name!))) {
+      await writer.applyService(svc);
+      log.info('Applied the review callback Service', { service: svc.metadata!.name });
+    }
+    return wait;
   }
 }

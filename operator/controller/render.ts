@@ -19,7 +19,8 @@ import {
   TOKEN_FILE_NAME,
   WATCHER_HTTP_PORT,
 } from './defaults.js';
-import type { MattermostAccessPluginSpec } from './types.js';
+import { reviewToml } from './review.js';
+import type { MattermostAccessPlugin, MattermostAccessPluginSpec } from './types.js';
 
 /** SpecError lists every problem of a spec that the API server's schema could not catch. */
 export class SpecError extends Error {
@@ -83,7 +84,11 @@ export function validateSpec(spec: MattermostAccessPluginSpec | undefined): stri
 }
 
 /** Renders the TOML text. Throws SpecError when the spec is invalid or the watcher would reject the result. */
-export function renderConfig(spec: MattermostAccessPluginSpec): RenderedConfig {
+export function renderConfig(
+  spec: MattermostAccessPluginSpec,
+  /** Name and namespace: the default review callback URL points at this plugin's Service. */
+  where?: Pick<MattermostAccessPlugin, 'metadata'>,
+): RenderedConfig {
   const problems = validateSpec(spec);
   if (problems.length > 0) throw new SpecError(problems);
 
@@ -120,6 +125,8 @@ export function renderConfig(spec: MattermostAccessPluginSpec): RenderedConfig {
     format: (spec.log?.format ?? 'text').toLowerCase(),
   };
   doc.http = { listen_addr: `:${WATCHER_HTTP_PORT}` };
+  const review = where ? reviewToml({ ...where, spec } as MattermostAccessPlugin) : undefined;
+  if (review) doc.review = review;
 
   const toml =
     '# Rendered by teleport-mattermost-operator from a MattermostAccessPlugin; edit the resource, not this file.\n' +

@@ -17,6 +17,7 @@ import {
   type V1ConfigMap,
   type V1Deployment,
   type V1Secret,
+  type V1Service,
 } from '@kubernetes/client-node';
 import { startHealthServer, type HealthServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
@@ -43,6 +44,7 @@ import { KubeClusterWriter } from './kube.js';
 import { LeaderElector } from './leader.js';
 import { createMetrics, type OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
+import { reviewKeyRef } from './review.js';
 import { objectKey, Reflector, type ListResult } from './reflector.js';
 import { WorkQueue } from './queue.js';
 import type { MattermostAccessPlugin } from './types.js';
@@ -80,6 +82,7 @@ export function referencedSecrets(cr: MattermostAccessPlugin): string[] {
     cr.spec?.teleport?.identitySecretRef?.name,
     cr.spec?.mattermost?.tokenSecretRef?.name,
     cr.spec?.mattermost?.caSecretRef?.name,
+    cr.spec?.review?.enabled ? reviewKeyRef(cr).name : undefined,
   ].filter((n): n is string => !!n);
   return [...new Set(names)].map((n) => `${ns}/${n}`);
 }
@@ -210,6 +213,19 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     logger,
     onRestart: restart('ConfigMap'),
   });
+  const services = new Reflector<V1Service>({
+    kind: 'Service',
+    kubeConfig: kc,
+    path: `/api/v1${nsPath}/services`,
+    labelSelector: managedSelector,
+    list: () =>
+      ns
+        ? core.listNamespacedService({ namespace: ns, labelSelector: managedSelector })
+        : core.listServiceForAllNamespaces({ labelSelector: managedSelector }),
+    handlers: ownedHandlers,
+    logger,
+    onRestart: restart('Service'),
+  });
   const secretHandler = (s: V1Secret) => {
     for (const key of secretIndex.get(objectKey(s)) ?? []) enqueue(key);
   };
@@ -229,6 +245,8 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     writes: metrics.apiWrites,
     observeConfigMap: (o) => configMaps.observe(o),
     observeDeployment: (o) => deployments.observe(o),
+    observeService: (o) => services.observe(o),
+    observeSecret: (o) => secrets.observe(o),
     observePlugin: (o) => plugins.observe(o),
   });
   const reconciler = new Reconciler({
@@ -237,6 +255,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       getSecret: (n, name) => secrets.get(n, name),
       getDeployment: (n, name) => deployments.get(n, name),
       getConfigMap: (n, name) => configMaps.get(n, name),
+      getService: (n, name) => services.get(n, name),
     },
     writer,
     defaultImage: opts.watcherImage,
@@ -285,7 +304,13 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     }
   };
 
-  await Promise.all([plugins.start(), deployments.start(), configMaps.start(), secrets.start()]);
+  await Promise.all([
+    plugins.start(),
+    deployments.start(),
+    configMaps.start(),
+    secrets.start(),
+    services.start(),
+  ]);
   logger.info('Caches synced', {
     namespace: ns ?? '(all)',
     plugins: plugins.list().length,
@@ -343,7 +368,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
   try {
     health = await startHealthServer({ listenAddr: opts.metricsAddr, registry: metrics.registry, ready });
   } catch (err) {
-    for (const r of [plugins, deployments, configMaps, secrets]) r.stop();
+    for (const r of [plugins, deployments, configMaps, secrets, services]) r.stop();
     queue.shutdown();
     await elector?.stop();
     await connections.release();
@@ -368,7 +393,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       clearInterval(resync);
       await elector?.stop();
       leader = false;
-      for (const r of [plugins, deployments, configMaps, secrets]) r.stop();
+      for (const r of [plugins, deployments, configMaps, secrets, services]) r.stop();
       queue.shutdown();
       await Promise.all(workers);
       await health?.close();
