@@ -31,5 +31,12 @@ export default {
       globalSetup: '<rootDir>/test/k8s/global-setup.ts',
       globalTeardown: '<rootDir>/test/k8s/global-teardown.ts',
     },
+    {
+      ...common,
+      displayName: 'mattermost-real',
+      testMatch: ['<rootDir>/test/mattermost-real/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/mattermost-real/global-setup.ts',
+      globalTeardown: '<rootDir>/test/mattermost-real/global-teardown.ts',
+    },
   ],
 };
