@@ -18,6 +18,8 @@ export interface ReviewOverrides {
   mattermost?: ReviewMattermost;
   handler?: Partial<Pick<ClickHandlerDeps, 'triggerMaxAgeMs' | 'buttonMaxAgeMs' | 'now'>>;
   userCacheTtlMs?: number;
+  /** How long the listener waits for the outcome before answering "may or may not be recorded". */
+  answerDeadlineMs?: number;
 }
 
 /** Starts the click listener when [review] is enabled; undefined otherwise. */
@@ -46,5 +48,11 @@ export async function startReview(
     logger,
     ...overrides.handler,
   });
-  return startReviewListener(review.listenAddr, new URL(review.callbackUrl).pathname, handler, logger);
+  return startReviewListener(
+    review.listenAddr,
+    new URL(review.callbackUrl).pathname,
+    handler,
+    logger,
+    overrides.answerDeadlineMs,
+  );
 }

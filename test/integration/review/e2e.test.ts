@@ -225,3 +225,31 @@ test('the callback host must be allowed in AllowedUntrustedInternalConnections',
     s.mattermost.setActionSettings({ allowedUntrustedInternalConnections: '127.0.0.1' });
   }
 });
+
+test('Teleport unreachable: the reviewer is told to retry, and a retry works', async () => {
+  const { status } = await import('@grpc/grpc-js');
+  const { request, postId } = await s.requestWithPost();
+  s.teleport.failNext('SubmitAccessReview', status.UNAVAILABLE, 'connection refused');
+  await s.click('carol', postId, 'deny');
+  expect(s.lastEphemeral('carol')).toBe(EPHEMERAL_TEXT.unavailable);
+  expect(reviewsOf(request.id)).toHaveLength(0);
+  await s.click('carol', postId, 'deny');
+  expect(s.lastEphemeral('carol')).toBe(EPHEMERAL_TEXT.denied);
+});
+
+test('a button signed longer ago than the bound is refused', async () => {
+  const { signContext } = await import('../../../operator/review/context.js');
+  const { request, postId } = await s.requestWithPost();
+  const old = bodyFor('bob', postId);
+  old.context = {
+    ...signContext(
+      Buffer.from(SIGNING_KEY),
+      request.id,
+      'approve',
+      s.channelId,
+      Date.now() - 9 * 24 * 3600_000,
+    ),
+  };
+  expect(await direct(old)).toBe(EPHEMERAL_TEXT.stale_button);
+  expect(reviewsOf(request.id)).toHaveLength(0);
+});
