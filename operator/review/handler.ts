@@ -128,22 +128,21 @@ export class ClickHandler {
     return { outcome, ephemeralText: EPHEMERAL_TEXT[outcome] };
   }
 
-  private async verifyClicker(body: ClickBody, userId: string): Promise<ClickOutcome | string> {
+  /** The clicker's client trigger id when Mattermost's signature holds, else the refusal. */
+  private async verifyClicker(
+    body: ClickBody,
+    userId: string,
+  ): Promise<{ clientTriggerId: string } | { refused: ClickOutcome }> {
     const maxAge = this.deps.triggerMaxAgeMs ?? DEFAULT_TRIGGER_MAX_AGE_MS;
-    let check = verifyTriggerId(
-      body.trigger_id,
-      userId,
-      await this.deps.mattermost.signingKey(),
-      maxAge,
-      this.now(),
-    );
+    const key = await this.deps.mattermost.signingKey();
+    let check = verifyTriggerId(body.trigger_id, userId, key, maxAge, this.now());
     if (!check.ok && check.reason === 'signature') {
       // Mattermost may have a new key (its Systems table was reset): look once more, rate-limited.
-      const key = await this.deps.mattermost.signingKey(true);
-      check = verifyTriggerId(body.trigger_id, userId, key, maxAge, this.now());
+      const fresh = await this.deps.mattermost.signingKey(true);
+      check = verifyTriggerId(body.trigger_id, userId, fresh, maxAge, this.now());
     }
-    if (!check.ok) return check.reason === 'expired' ? 'expired_click' : 'unverified';
-    return check.clientTriggerId;
+    if (check.ok) return { clientTriggerId: check.clientTriggerId };
+    return { refused: check.reason === 'expired' ? 'expired_click' : 'unverified' };
   }
 
   /** Remembers a client trigger id for as long as its trigger_id is valid; false when seen before. */
@@ -166,8 +165,8 @@ export class ClickHandler {
     if (!userId || typeof body.post_id !== 'string' || typeof body.channel_id !== 'string')
       return 'unverified';
     const clicker = await this.verifyClicker(body, userId);
-    if (clicker in EPHEMERAL_TEXT) return clicker as ClickOutcome;
-    if (!this.firstTime(clicker)) return 'repeated';
+    if ('refused' in clicker) return clicker.refused;
+    if (!this.firstTime(clicker.clientTriggerId)) return 'repeated';
 
     const ctx = verifyContext(this.deps.review().signingKey, body.context);
     if (!ctx) return 'forged_context';

@@ -1,6 +1,6 @@
 // Wires native reviews into the watcher: with [review] enabled, the click listener on its own port.
 import type { PluginConfig } from '../config/types.js';
-import type { Logger } from '../observability/logger.js';
+import { registerSecret, type Logger } from '../observability/logger.js';
 import type { TeleportApi, TeleportReviewApi } from '../teleport/api.js';
 import { ClickHandler, type ClickHandlerDeps } from './handler.js';
 import { reviewMattermost, type ReviewMattermost } from './mattermost.js';
@@ -32,6 +32,8 @@ export async function startReview(
   const review = config().review;
   if (!review?.enabled) return undefined;
   if (!hasReviewApi(teleport)) throw new Error('[review] needs a Teleport client with review calls');
+  // Never in a log line, whatever a message carries.
+  registerSecret(review.signingKey.toString('utf8'));
   const mattermost =
     overrides.mattermost ?? reviewMattermost(config().mattermost.url, config().mattermost.token);
   const users = new UserMapper(teleport, {
