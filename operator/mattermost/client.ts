@@ -119,6 +119,8 @@ export function createMattermostClient(
   });
   const cache = ttlCache(opts.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS);
   let warnedNotBot = false;
+  /** From GET /users/me: the server marks a bot's posts `from_bot`, and an edit with props must keep it. */
+  let isBot = false;
 
   async function getMe(): Promise<MattermostUser> {
     const me = await t.call<{ id: string; username: string; email?: string; is_bot?: boolean }>(
@@ -134,6 +136,7 @@ export function createMattermostClient(
       username: me.username,
       ...(me.email ? { email: me.email } : {}),
     };
+    isBot = me.is_bot === true;
     if (me.is_bot !== true && !warnedNotBot) {
       warnedNotBot = true;
       logger.warn(
@@ -185,12 +188,15 @@ export function createMattermostClient(
       props?: Record<string, unknown>,
     ): Promise<MattermostPost> {
       if (!postId) throw new MattermostError('BadRequest', 'refusing to update a post with an empty id');
-      // Props, when sent, replace the whole map on the server: without them every prop is kept.
+      // Props, when sent, replace the whole map on the server: without them every prop is kept. With them,
+      // the server's own `from_bot` mark of a bot's post is sent back too, or the edit would drop it.
+      if (props) await cache.get('me', getMe);
+      const sent = props && isBot ? { ...props, from_bot: 'true' } : props;
       const updated = await t.call<ServerPost>(
         'PUT /posts/{post_id}/patch',
         `/posts/${enc(postId)}/patch`,
         'PUT',
-        { message, ...(props ? { props } : {}) },
+        { message, ...(sent ? { props: sent } : {}) },
       );
       return toPost(updated);
     },

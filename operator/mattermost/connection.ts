@@ -3,22 +3,12 @@
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
+import { maskUrlCredentials } from '../observability/safe-text.js';
 import { MattermostError } from './api.js';
 
-/**
- * The URL with any user:password@ replaced by `***@`, for logs, /readyz and error messages. A text that
- * does not parse as a URL is masked the same way by pattern.
- */
+/** The URL with any user:password@ replaced by `***@`, for logs, /readyz and error messages. */
 export function maskUrl(raw: string): string {
-  try {
-    const url = new URL(raw.trim());
-    if (!url.username && !url.password) return raw;
-    url.username = '***';
-    url.password = '';
-    return url.toString();
-  } catch {
-    return raw.replace(/\/\/[^/@\s]*@/, '//***@');
-  }
+  return maskUrlCredentials(raw);
 }
 
 /**

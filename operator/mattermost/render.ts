@@ -13,6 +13,7 @@
 // - It is bounded. Each field has its own budget in code points (Mattermost counts runes, not UTF-16
 //   units); the sum of all budgets plus the template stays below MAX_POST_RUNES. Cut text is marked
 //   with ` (truncated)` outside the code, so a user cannot forge or hide the marker.
+import { dict } from '../config/dict.js';
 import type { AccessRequest, AccessReview, RequestState, ResourceId } from '../teleport/api.js';
 
 /**
@@ -345,7 +346,7 @@ function fitPost(message: string): string {
  * transcript and crash recovery (matching a post to its request).
  */
 export function parsePostFields(message: string): Record<string, string> {
-  const fields: Record<string, string> = {};
+  const fields = dict<string>();
   const lines = message.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const m = /^\*\*([A-Za-z ]+)\*\*:(?: (.*))?$/.exec(lines[i] ?? '');

@@ -11,6 +11,7 @@
 //   away and one info line when it is back, with how long and how many calls failed meanwhile.
 import type { Logger } from '../observability/logger.js';
 import { MattermostError } from './api.js';
+import { maskUrl } from './connection.js';
 import { errorFromNetwork, errorFromResponse } from './errors.js';
 
 /** The largest answer body read; anything bigger is cut off and Unexpected. */
@@ -149,7 +150,7 @@ export function createTransport(opts: TransportOptions): Transport {
       failure = unexpected(op, shown, response.status, `a body over ${cap} bytes`);
     } else if (response.status >= 300 && response.status < 400) {
       const to = response.headers.get('Location');
-      const where = to ? ` to ${to.split('?')[0]}` : '';
+      const where = to ? ` to ${maskUrl(to.split('?')[0]!)}` : '';
       failure = unexpected(op, shown, response.status, `a redirect${where} (redirects are not followed)`);
     } else if (!response.ok) {
       failure = errorFromResponse(op, shown, response.status, response.headers, data ?? answer.text);

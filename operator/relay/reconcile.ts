@@ -125,6 +125,8 @@ export interface RelayTuning {
   probeIntervalMs: number;
   /** How long start-up checks (Teleport ping, Mattermost /users/me) retry; upstream's initTimeout is 10 s. */
   startupBudgetMs: number;
+  /** How often recipients Mattermost refuses are looked up again (refusals.ts). */
+  refusalRecheckMs: number;
 }
 
 export const DEFAULT_TUNING: RelayTuning = {
@@ -137,6 +139,7 @@ export const DEFAULT_TUNING: RelayTuning = {
   searchMarginMs: 5 * 60_000,
   probeIntervalMs: 5_000,
   startupBudgetMs: 10_000,
+  refusalRecheckMs: 10 * 60_000,
 };
 
 export function mergeTuning(partial: Partial<RelayTuning> | undefined): RelayTuning {
@@ -176,6 +179,9 @@ interface DataState {
   raw: Record<string, string> | undefined;
   data: RequestPluginData | undefined;
 }
+
+type EditOutcome =
+  { m: SentMessage; ok: true } | { m: SentMessage; ok: false; refusal: Refusal | undefined; err: unknown };
 
 type PostOutcome =
   | { ok: true; post: MattermostPost; adopted: boolean }
@@ -667,12 +673,12 @@ export class Reconciler {
     const hash = this.rootHash(text, request, target);
     if (hash === data.renderedHash && target === data.resolution) return data;
     const outcomes = await Promise.all(
-      data.messages.map(async (m) => {
-        // The message alone: sent props would replace every prop of the post (from_bot included). With
-        // [review] on, the props are rebuilt and sent on every edit (buttons added, re-signed or removed):
-        // Mattermost never shows us our own buttons' integrations back.
+      data.messages.map(async (m): Promise<EditOutcome> => {
+        // The message alone: sent props would replace every prop of the post. With [review] on, the props
+        // are rebuilt and sent on every edit (buttons added, re-signed or removed): Mattermost never shows
+        // us our own buttons' integrations back (the client sends from_bot back with them).
         const props = this.deps.config().review?.enabled
-          ? { ...this.rootProps(requestId, request, target, m.channelId), from_bot: 'true' }
+          ? this.rootProps(requestId, request, target, m.channelId)
           : undefined;
         try {
           await this.mm('update_post', () => this.deps.mattermost.updatePost(m.postId, text, props), signal);
@@ -682,6 +688,34 @@ export class Reconciler {
         }
       }),
     );
+    const temporary = await this.settleEdits(requestId, request, data, outcomes, target, log, signal);
+    if (temporary > 0) throw new RetryLaterError(`${temporary} post edit(s) still to do`);
+    const st = await this.update(
+      requestId,
+      (cur) => {
+        if (!cur) return undefined;
+        const next: RequestPluginData = { ...cur, resolution: target, renderedHash: hash };
+        if (request && target !== '' && target !== 'EXPIRED') next.resolveReason = request.resolveReason;
+        return next;
+      },
+      signal,
+    );
+    if (target !== data.resolution) {
+      log.info('Marked request with resolution', { resolution: target || 'PENDING' });
+    }
+    return st.data as RequestPluginData;
+  }
+
+  /** Reports each edit's outcome; a refusal is skipped (a time-limited one gets a resolution reply). Returns the edits still to do. */
+  private async settleEdits(
+    requestId: string,
+    request: AccessRequest | undefined,
+    data: RequestPluginData,
+    outcomes: EditOutcome[],
+    target: ResolutionTag,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<number> {
     let temporary = 0;
     for (const o of outcomes) {
       const fields = { channel: o.m.channelId, post_id: o.m.postId, status: target || 'PENDING' };
@@ -707,21 +741,7 @@ export class Reconciler {
         log.warn('Could not update the post yet; will retry', { ...fields, error: errorText(o.err) });
       }
     }
-    if (temporary > 0) throw new RetryLaterError(`${temporary} post edit(s) still to do`);
-    const st = await this.update(
-      requestId,
-      (cur) => {
-        if (!cur) return undefined;
-        const next: RequestPluginData = { ...cur, resolution: target, renderedHash: hash };
-        if (request && target !== '' && target !== 'EXPIRED') next.resolveReason = request.resolveReason;
-        return next;
-      },
-      signal,
-    );
-    if (target !== data.resolution) {
-      log.info('Marked request with resolution', { resolution: target || 'PENDING' });
-    }
-    return st.data as RequestPluginData;
+    return temporary;
   }
 
   /**
@@ -840,6 +860,9 @@ export class Reconciler {
       throw new RetryLaterError('requester notice still to send', outcome.error);
     }
     this.deps.metrics.notices.inc({ result: outcome.ok ? 'created' : 'skipped' });
+    if (!outcome.ok && outcome.refusal) {
+      this.refused(dm.channelId, 'post', outcome.refusal, { request_id: requestId, requester: user });
+    }
     log.info(outcome.ok ? 'Told the requester about the resolution' : 'Could not message the requester', {
       channel: dm.channelId,
       resolution: tag,

@@ -2,12 +2,14 @@
 // root post, an archived channel, emails hidden from the bot. Such a refusal is permanent for that one
 // recipient or post only: the relay skips it and goes on with the others (never re-queueing the request
 // for it), and this registry reports it once with its fix, counts it in /metrics and lists it for the
-// /readyz detail (and so the operator's status). Entries are re-checked on a slow schedule: refused
-// lookups are cached only for the recipient cache TTL (resolver.ts), and every later call for the same
-// recipient is the re-check; an entry is forgotten, with an info line, once a call for it succeeds.
+// /readyz detail (and so the operator's status). Entries are re-checked on a slow schedule: a refused
+// lookup is looked up again by recheckLoop (and its miss is cached only for the recipient cache TTL);
+// a refused post, reply or edit cannot be probed without posting, so the next call for that recipient
+// is its re-check. An entry is forgotten, with an info line, once a call for it succeeds.
 import type { Refusal, RefusalAction, RefusalReason } from '../mattermost/refusal.js';
 import type { Logger } from '../observability/logger.js';
 import type { RelayMetrics } from './metrics.js';
+import { sleep } from './retry.js';
 
 export interface RefusalRecord {
   /** The recipient as configured (or `channel <id>` when its name is not known). */
@@ -19,6 +21,9 @@ export interface RefusalRecord {
   lastAt: number;
   count: number;
 }
+
+/** Looks again whether Mattermost still refuses; true when it no longer does. */
+export type Recheck = () => Promise<boolean>;
 
 /** At most this many entries are kept (one per recipient and reason); the oldest go first. */
 const MAX_ENTRIES = 1000;
@@ -34,6 +39,7 @@ const WHAT: Record<RefusalAction, string> = {
 
 export class RefusalRegistry {
   private readonly entries = new Map<string, RefusalRecord>();
+  private readonly rechecks = new Map<string, Recheck>();
 
   constructor(
     private readonly logger: Logger,
@@ -47,8 +53,10 @@ export class RefusalRegistry {
     action: RefusalAction,
     refusal: Refusal,
     fields: Record<string, unknown> = {},
+    recheck?: Recheck,
   ): void {
     const key = `${target}\u0000${refusal.reason}`;
+    if (recheck) this.rechecks.set(target, recheck);
     const at = this.now();
     this.metrics?.refusals.inc({ reason: refusal.reason });
     const known = this.entries.get(key);
@@ -76,6 +84,7 @@ export class RefusalRegistry {
     for (const [key, entry] of this.entries) {
       if (entry.target !== target) continue;
       this.entries.delete(key);
+      this.rechecks.delete(target);
       this.logger.info('Mattermost accepts this recipient again', {
         recipient: target,
         reason: entry.reason,
@@ -86,8 +95,29 @@ export class RefusalRegistry {
 
   /** Forgets the refusals of one kind of action (e.g. lookups, after a configuration reload). */
   forget(action: RefusalAction): void {
-    for (const [key, entry] of this.entries) if (entry.action === action) this.entries.delete(key);
+    for (const [key, entry] of this.entries) {
+      if (entry.action !== action) continue;
+      this.entries.delete(key);
+      this.rechecks.delete(entry.target);
+    }
     this.metrics?.refusedRecipients.set(this.entries.size);
+  }
+
+  /** Runs the re-checks of the entries that have one (one at a time); a failing re-check keeps the entry. */
+  async recheckNow(): Promise<void> {
+    for (const [target, recheck] of [...this.rechecks]) {
+      const healed = await recheck().catch(() => false);
+      // The re-check's own success path usually calls accepted(); make sure the entry goes.
+      if (healed) this.accepted(target);
+    }
+  }
+
+  /** Re-checks every `intervalMs` until `signal` aborts (the slow schedule). */
+  async recheckLoop(intervalMs: number, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(intervalMs, signal).catch(() => undefined);
+      if (!signal.aborted) await this.recheckNow();
+    }
   }
 
   list(): RefusalRecord[] {

@@ -120,9 +120,13 @@ export class RecipientResolver {
       } catch (err) {
         const refusal = refusalOf(err, 'lookup');
         if (!refusal) throw err;
-        this.refusals.report(recipient, 'lookup', refusal, {
-          error: err instanceof MattermostError ? err.message : String(err),
-        });
+        this.refusals.report(
+          recipient,
+          'lookup',
+          refusal,
+          { error: err instanceof MattermostError ? err.message : String(err) },
+          () => this.recheck(recipient),
+        );
       }
     }
     this.cache.set(recipient, { value, expiresAt: Date.now() + this.opts.ttlMs });
@@ -132,6 +136,12 @@ export class RecipientResolver {
       this.refusals.accepted(recipient);
     }
     return value;
+  }
+
+  /** Looks a refused recipient up again, past the cache; true when it resolves now. */
+  private async recheck(recipient: string): Promise<boolean> {
+    this.cache.delete(recipient);
+    return (await this.resolve(recipient)) !== undefined;
   }
 
   /** Resolves many (de-duplicated first), skipping unresolvable ones, de-duplicated by channel id. */

@@ -395,10 +395,11 @@ describe('posts', () => {
     const root = await c.createPost({ channelId: townSquare, message: 'pending', props: { a: 1 } });
     const edited = await c.updatePost(root.id, 'approved');
     expect(edited).toMatchObject({ id: root.id, message: 'approved', props: { a: 1, from_bot: 'true' } });
-    // As on the real server, sent props replace the whole map: from_bot is gone.
+    // Sent props replace the whole map on the server (the fake does as the real one): the client sends the
+    // bot's from_bot mark back with them.
     await c.updatePost(root.id, 'approved', { b: 2 });
     const [stored] = mm.rootPosts(townSquare);
-    expect(stored!.props).toEqual({ b: 2 });
+    expect(stored!.props).toEqual({ b: 2, from_bot: 'true' });
     expect(stored!.history.map((h) => h.message)).toEqual(['pending', 'approved']);
     expect(stored!.editAt).toBeGreaterThan(0);
     const req = mm.requests().find((r) => r.method === 'PUT');
