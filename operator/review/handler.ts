@@ -115,8 +115,15 @@ export class ClickHandler {
     try {
       outcome = await this.decide(body, facts);
     } catch (err) {
-      outcome = 'unavailable';
-      this.deps.logger.warn('Review click failed', { error: (err as Error).message });
+      outcome = lookupFailure(err);
+      this.deps.logger.warn('Review click failed', {
+        error: (err as Error).message,
+        ...(outcome === 'unsupported'
+          ? {
+              hint: "Teleport refused a read the buttons need: the plugin's role needs list/read on user and access_request (Teleport 18.11+)",
+            }
+          : {}),
+      });
     }
     this.deps.logger.info('Review click', {
       mattermost_user: facts.mattermostUser,
@@ -208,6 +215,15 @@ export class ClickHandler {
       return classifySubmitError(err);
     }
   }
+}
+
+/**
+ * A read before the review failed (plugin data, the request, the users, Mattermost's key). A Teleport that
+ * lacks the call or refuses it will not change by retrying: say the cluster does not support it.
+ */
+export function lookupFailure(err: unknown): ClickOutcome {
+  if (isTeleportError(err, 'NotImplemented') || isTeleportError(err, 'AccessDenied')) return 'unsupported';
+  return 'unavailable';
 }
 
 /** Teleport says "already reviewed", "already resolved" and "no rights" all as AccessDenied: read the text. */

@@ -5,7 +5,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { TeleportError } from '../../../operator/teleport/api.js';
 import type { TeleportUser } from '../../../operator/teleport/api.js';
 import { signContext, verifyContext } from '../../../operator/review/context.js';
-import { classifySubmitError } from '../../../operator/review/handler.js';
+import { classifySubmitError, lookupFailure } from '../../../operator/review/handler.js';
 import { publicKeyFromMattermost, verifyTriggerId } from '../../../operator/review/trigger.js';
 import { UserMapper } from '../../../operator/review/users.js';
 
@@ -147,4 +147,13 @@ describe("Teleport's answers", () => {
   ] as const)('%s "%s" → %s', (kind, message, outcome) => {
     expect(classifySubmitError(new TeleportError(kind, message))).toBe(outcome);
   });
+});
+
+test('a Teleport without the users API or the rights to read fails closed as "unsupported"', () => {
+  expect(lookupFailure(new TeleportError('NotImplemented', 'unknown method ListUsers'))).toBe('unsupported');
+  expect(
+    lookupFailure(new TeleportError('AccessDenied', 'access denied to perform action "list" on "user"')),
+  ).toBe('unsupported');
+  expect(lookupFailure(new TeleportError('Unavailable', 'connection refused'))).toBe('unavailable');
+  expect(lookupFailure(new Error('Mattermost GET /config/client answered HTTP 502'))).toBe('unavailable');
 });
