@@ -124,7 +124,7 @@ export async function runWatcher(
 
   let review: ReviewListener | undefined;
   try {
-    review = await startReview(() => config, teleport, logger, deps.review);
+    review = await startReview(() => config, teleport, logger, deps.review, metrics.registry);
   } catch (err) {
     if (ownsTeleport) teleport.close();
     await health.close();

@@ -80,6 +80,8 @@ export interface ClickHandlerDeps {
   mattermost: ReviewMattermost;
   users: UserMapper;
   logger: Logger;
+  /** Called once per click with its outcome (metrics). */
+  onOutcome?: (outcome: ClickOutcome) => void;
   /** Lifetime of a signed trigger_id (Mattermost's OutgoingIntegrationRequestsTimeout, 30 s by default). */
   triggerMaxAgeMs?: number;
   /** How old a button's signed context may be (buttons are re-signed on every edit). */
@@ -125,6 +127,7 @@ export class ClickHandler {
           : {}),
       });
     }
+    this.deps.onOutcome?.(outcome);
     this.deps.logger.info('Review click', {
       mattermost_user: facts.mattermostUser,
       teleport_user: facts.teleportUser ?? '',

@@ -1,5 +1,6 @@
 // Wires native reviews into the watcher: with [review] enabled, the click listener on its own port.
 import type { PluginConfig } from '../config/types.js';
+import { Counter, type Registry } from 'prom-client';
 import { registerSecret, type Logger } from '../observability/logger.js';
 import type { TeleportApi, TeleportReviewApi } from '../teleport/api.js';
 import { ClickHandler, type ClickHandlerDeps } from './handler.js';
@@ -28,6 +29,7 @@ export async function startReview(
   teleport: TeleportApi,
   logger: Logger,
   overrides: ReviewOverrides = {},
+  registry?: Registry,
 ): Promise<ReviewListener | undefined> {
   const review = config().review;
   if (!review?.enabled) return undefined;
@@ -42,7 +44,14 @@ export async function startReview(
     emailOf: (id) => mattermost.emailOf(id),
     ...(overrides.userCacheTtlMs !== undefined ? { ttlMs: overrides.userCacheTtlMs } : {}),
   });
+  const clicks = new Counter({
+    name: 'teleport_mattermost_review_clicks_total',
+    help: 'Approve/Deny clicks handled, by outcome (approved, denied, no_permission, unverified, ...).',
+    labelNames: ['outcome'],
+    registers: registry ? [registry] : [],
+  });
   const handler = new ClickHandler({
+    onOutcome: (outcome) => clicks.inc({ outcome }),
     review: () => config().review ?? review,
     teleport,
     mattermost,

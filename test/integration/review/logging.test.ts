@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createLogger } from '../../../operator/observability/logger.js';
 import { SIGNING_KEY, startReviewStack } from './harness.js';
 
-test('each click is one JSON log line with who, what and the outcome; the key never appears', async () => {
+test('each click is one JSON log line and one metric increment; the key never appears', async () => {
   const file = path.join(await mkdtemp(path.join(tmpdir(), 'review-log-')), 'log.json');
   const s = await startReviewStack({
     logger: createLogger({ severity: 'info', format: 'json', output: file }),
@@ -43,6 +43,9 @@ test('each click is one JSON log line with who, what and the outcome; the key ne
       }),
     ]);
     expect(text).not.toContain(SIGNING_KEY);
+    const metrics = await s.relay.metrics.registry.metrics();
+    expect(metrics).toContain('teleport_mattermost_review_clicks_total{outcome="approved"} 1');
+    expect(metrics).toContain('teleport_mattermost_review_clicks_total{outcome="no_user"} 1');
   } finally {
     await s.stop();
   }
