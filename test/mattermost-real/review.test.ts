@@ -124,3 +124,23 @@ test("a click on the real server becomes the reviewer's own review; the buttons 
   // A second click (on the now button-less post) never reaches a review: Mattermost has no such action.
   expect((await rest(h.url, session, 'POST', `/posts/${postId}/actions/approve`, {})).status).toBe(404);
 });
+
+test('a reviewer without a linked Teleport user is refused (200 with a message, no review)', async () => {
+  const request = teleport.createRequest({ user: 'requester1@example.com', roles: ['editor'] });
+  let postId = '';
+  await until(
+    () =>
+      (postId = /\/([a-z0-9]{26})/.exec(teleport.pluginData(request.id)?.messages ?? '')?.[1] ?? '') !== '',
+    20_000,
+    'the root post',
+  );
+  const login = await must(200, h.url, undefined, 'POST', '/users/login', {
+    login_id: 'reviewer2',
+    password: 'User-pass-123!',
+  });
+  const click = await rest(h.url, login.headers.get('Token')!, 'POST', `/posts/${postId}/actions/deny`, {});
+  // Our listener answered 200 (an ephemeral message, delivered over the websocket only), so no error banner.
+  expect(click.status).toBe(200);
+  expect(teleport.getRequest(request.id)!.reviews).toEqual([]);
+  expect(teleport.getRequest(request.id)!.state).toBe('PENDING');
+});
