@@ -253,3 +253,14 @@ test('a button signed longer ago than the bound is refused', async () => {
   expect(await direct(old)).toBe(EPHEMERAL_TEXT.stale_button);
   expect(reviewsOf(request.id)).toHaveLength(0);
 });
+
+test('a validly signed context with an action we do not know is refused', async () => {
+  const { signContext } = await import('../../../operator/review/context.js');
+  const { request, postId } = await s.requestWithPost();
+  const odd = bodyFor('bob', postId);
+  odd.context = {
+    ...signContext(Buffer.from(SIGNING_KEY), request.id, 'promote' as never, s.channelId, Date.now()),
+  };
+  expect(await direct(odd)).toBe(EPHEMERAL_TEXT.unknown_action);
+  expect(reviewsOf(request.id)).toHaveLength(0);
+});
