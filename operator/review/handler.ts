@@ -59,7 +59,8 @@ export const EPHEMERAL_TEXT: Record<ClickOutcome, string> = {
   already_reviewed: 'You have already reviewed this request.',
   unsupported:
     'This Teleport cluster does not accept reviews submitted from Mattermost. Please review the request in Teleport.',
-  unavailable: 'Teleport could not be reached; your review was not recorded. Please try again later.',
+  unavailable:
+    'Teleport (or Mattermost) could not be reached; your review was not recorded. Please try again later.',
   timeout:
     'Teleport did not answer in time; your review may or may not be recorded. Check the request before clicking again.',
 };
