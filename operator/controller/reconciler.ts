@@ -24,7 +24,14 @@ import {
   IDENTITY_RECHECK_MAX_MS,
   MISSING_SECRET_RETRY_MS,
 } from './defaults.js';
-import { hashParts, inSpecFieldNames, renderConfig, SpecError, type RenderedConfig } from './render.js';
+import {
+  configWarnings,
+  hashParts,
+  inSpecFieldNames,
+  renderConfig,
+  SpecError,
+  type RenderedConfig,
+} from './render.js';
 import { computeStatus, isSubset, jsonEqual, type CheckResult } from './status.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginStatus, SecretKeyRef } from './types.js';
 
@@ -169,10 +176,11 @@ export class Reconciler {
     let config: CheckResult;
     try {
       rendered = renderConfig(cr.spec);
+      const warnings = configWarnings(cr.spec, cr.metadata.annotations);
       config = {
         ok: true,
         reason: REASON.ConfigRendered,
-        message: `Configuration rendered into ConfigMap ${namespace}/${name}`,
+        message: [`Configuration rendered into ConfigMap ${namespace}/${name}`, ...warnings].join('; '),
       };
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { stringify as toToml } from 'smol-toml';
 import { ConfigError, isRecipient, parseConfigText } from '../config/load.js';
 import {
+  CHART_WARNINGS_ANNOTATION,
   CA_DIR,
   CA_FILE_NAME,
   CONFIG_PATH,
@@ -101,6 +102,27 @@ const SPEC_FIELD_OF_SETTING: [RegExp, string][] = [
 /** A watcher message (config or identity problem) with its TOML setting names replaced by CR field names. */
 export function inSpecFieldNames(message: string): string {
   return SPEC_FIELD_OF_SETTING.reduce((text, [setting, field]) => text.replace(setting, field), message);
+}
+
+/**
+ * What works but is probably not what the user meant, for the ConfigValid message: no recipients at all,
+ * and the values the Helm chart accepted but dropped (its chart-warnings annotation).
+ */
+export function configWarnings(
+  spec: MattermostAccessPluginSpec,
+  annotations: Record<string, string> = {},
+): string[] {
+  const warnings: string[] = [];
+  const roles = Object.keys(spec.mattermost?.roleToRecipients ?? {});
+  if ((spec.mattermost?.recipients ?? []).length === 0 && roles.length === 0) {
+    warnings.push(
+      'warning: spec.mattermost.recipients and roleToRecipients are empty, so requests reach only their suggested reviewers; add "team/channel" names or emails',
+    );
+  }
+  for (const line of (annotations[CHART_WARNINGS_ANNOTATION] ?? '').split('\n')) {
+    if (line.trim()) warnings.push(`warning (Helm values): ${line.trim()}`);
+  }
+  return warnings;
 }
 
 /** Renders the TOML text. Throws SpecError when the spec is invalid or the watcher would reject the result. */

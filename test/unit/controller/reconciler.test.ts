@@ -224,6 +224,21 @@ describe('Reconciler', () => {
     ]);
   });
 
+  it('warns in ConfigValid about empty recipients and the values the chart dropped', async () => {
+    const { reconciler, cr } = setup();
+    cr().spec.mattermost.recipients = [];
+    cr().metadata.annotations = {
+      'teleport-plugins.dev/chart-warnings': 'log.output=/var/lib/teleport/mattermost.log is ignored\n',
+    };
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(cond(cr(), 'ConfigValid')).toMatchObject({ status: 'True', reason: 'ConfigRendered' });
+    expect(cond(cr(), 'ConfigValid')!.message).toBe(
+      `Configuration rendered into ConfigMap ${NS}/mm; ` +
+        'warning: spec.mattermost.recipients and roleToRecipients are empty, so requests reach only their suggested reviewers; add "team/channel" names or emails; ' +
+        'warning (Helm values): log.output=/var/lib/teleport/mattermost.log is ignored',
+    );
+  });
+
   it('leaves the Deployment unchanged for an invalid spec', async () => {
     const { world, reconciler, cr } = setup();
     await reconciler.reconcile(`${NS}/mm`);
