@@ -28,7 +28,10 @@ import {
   type UserRecord,
 } from './model.js';
 
+import { Garbler, sendGarbled, type GarbleRule } from './hostile.js';
+
 export { dmName, isValidId, newId } from './model.js';
+export type { GarbleKind, GarbleRule } from './hostile.js';
 export type { ChannelRecord, PostRecord, PostVersion, TeamRecord, UserRecord } from './model.js';
 
 export interface FakeMattermostOptions {
@@ -140,6 +143,21 @@ export interface FakeMattermost {
    */
   resetConnections(count: number, opts?: { afterProcessing?: boolean }): void;
   stop(): Promise<void>;
+
+  // ---- server settings and admin actions the relay must survive (see real-mattermost.md) ----
+  /** PrivacySettings.ShowEmailAddress: false makes every GET /users/email/{email} answer 403. */
+  setShowEmailAddress(show: boolean): void;
+  /** ServiceSettings.PostEditTimeLimit in seconds (-1: unlimited, the default). */
+  setPostEditTimeLimit(seconds: number): void;
+  /** An admin deletes a post. */
+  deletePost(postId: string): void;
+  /** An admin removes a user (e.g. the bot) from a channel. */
+  removeFromChannel(channelId: string, userId: string): void;
+  /** Answers matching calls with a 200 that is not the API's JSON (login page, text, truncated, oversize). */
+  garble(rule: GarbleRule): void;
+  clearGarbles(): void;
+  /** The most requests that were in progress at once since start (or since clearRequests). */
+  maxConcurrent(): number;
 }
 
 interface Session {
@@ -194,6 +212,9 @@ class Server implements FakeMattermost {
   private delayMs = 0;
   private resetsLeft = 0;
   private resetsAfterProcessing = false;
+  private readonly garbler = new Garbler();
+  private inFlight = 0;
+  private inFlightMax = 0;
   private upWaiters: Array<() => void> = [];
   private downTimer: NodeJS.Timeout | undefined;
   private isUp = false;
@@ -389,6 +410,7 @@ class Server implements FakeMattermost {
 
   clearRequests(): void {
     this.log.length = 0;
+    this.inFlightMax = this.inFlight;
   }
 
   setRateLimit(limit: RateLimit | null): void {
@@ -442,6 +464,34 @@ class Server implements FakeMattermost {
     this.resetsAfterProcessing = opts.afterProcessing ?? false;
   }
 
+  setShowEmailAddress(show: boolean): void {
+    this.store.opts.showEmailAddress = show;
+  }
+
+  setPostEditTimeLimit(seconds: number): void {
+    this.store.opts.postEditTimeLimitSec = seconds;
+  }
+
+  deletePost(postId: string): void {
+    this.store.deletePost(postId);
+  }
+
+  removeFromChannel(channelId: string, userId: string): void {
+    this.store.removeFromChannel(channelId, userId);
+  }
+
+  garble(rule: GarbleRule): void {
+    this.garbler.add(rule);
+  }
+
+  clearGarbles(): void {
+    this.garbler.clear();
+  }
+
+  maxConcurrent(): number {
+    return this.inFlightMax;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.downTimer) clearTimeout(this.downTimer);
@@ -466,6 +516,9 @@ class Server implements FakeMattermost {
       status: 0,
     };
     this.log.push(record);
+    this.inFlight++;
+    this.inFlightMax = Math.max(this.inFlightMax, this.inFlight);
+    res.once('close', () => this.inFlight--);
     const requestId = newId();
     const send = (reply: Reply) => {
       record.status = reply.status;
@@ -534,6 +587,11 @@ class Server implements FakeMattermost {
     };
     const before = this.takeFailure(record.method, rawPath, false);
     if (before) return injectedFailure(before);
+    const garbledBefore = this.garbler.take(record.method, rawPath, false);
+    if (garbledBefore) {
+      record.status = 200;
+      return sendGarbled(res, garbledBefore);
+    }
 
     let body: string;
     try {
@@ -557,6 +615,11 @@ class Server implements FakeMattermost {
       }
       const after = this.takeFailure(record.method, rawPath, true);
       if (after) return injectedFailure(after);
+      const garbledAfter = this.garbler.take(record.method, rawPath, true);
+      if (garbledAfter) {
+        record.status = reply.status;
+        return sendGarbled(res, garbledAfter, JSON.stringify(reply.body ?? {}));
+      }
       send({ ...reply, headers: { ...rateHeaders, ...reply.headers } });
     } catch (err) {
       if (err instanceof AppErr) return send(errorReply(err, rateHeaders));
@@ -651,6 +714,9 @@ class Server implements FakeMattermost {
     if (is('POST', 'posts')) {
       const { post, pendingPostId } = await store.createPost(userId, parseJson(body, 'post'), whileSaving);
       return { status: 201, body: postJson(post, pendingPostId) };
+    }
+    if (is('PUT', 'posts', '*')) {
+      return { status: 200, body: postJson(store.updatePost(userId, r[1]!, parseJson(body, 'post'))) };
     }
     if (is('PUT', 'posts', '*', 'patch')) {
       return { status: 200, body: postJson(store.patchPost(userId, r[1]!, parseJson(body, 'post'))) };

@@ -127,6 +127,10 @@ export interface PostRecord {
 export interface StoreOptions {
   /** Rune limit of a post message (PostMessageMaxRunesV2 = 16383 on current servers). */
   maxPostRunes: number;
+  /** PrivacySettings.ShowEmailAddress (default true); false: email lookups answer 403 for everyone. */
+  showEmailAddress?: boolean;
+  /** ServiceSettings.PostEditTimeLimit in seconds; -1 (the default) is unlimited. */
+  postEditTimeLimitSec?: number;
 }
 
 /** The channel name of a DM: both user ids, smaller first, joined by `__`. */
@@ -269,6 +273,7 @@ export class MattermostStore {
   getUserByEmail(caller: string, email: string): UserRecord {
     const lowered = email.toLowerCase();
     if (!/^[^\s@]+@[^\s@]+$/.test(lowered)) throw invalidUrlParam('email');
+    this.checkEmailsVisible();
     for (const u of this.users.values()) if (u.email === lowered) return u;
     void caller;
     throw new AppErr(404, 'app.user.missing_account.const', 'app.user.missing_account.const');
@@ -485,13 +490,8 @@ export class MattermostStore {
     if (post.userId !== caller) throw permissionError(caller, 'edit_others_posts');
     const channel = this.channels.get(post.channelId);
     if (!channel?.members.has(caller)) throw permissionError(caller, 'edit_post');
-    if (post.deleteAt > 0) {
-      throw new AppErr(
-        400,
-        'api.post.update_post.permissions_details.app_error',
-        'Already deleted id=' + postId,
-      );
-    }
+    // The real server looks a deleted post up as missing, and a missing post is a permission error.
+    if (post.deleteAt > 0) throw permissionError(caller, 'edit_post');
     if (channel.deleteAt > 0) {
       throw new AppErr(
         400,
@@ -501,6 +501,7 @@ export class MattermostStore {
     }
     const message = typeof patch.message === 'string' ? patch.message : undefined;
     if (message !== undefined) this.checkMessage(message);
+    if (message !== undefined && message !== post.message) this.checkEditTimeLimit(post);
     const props =
       patch.props === undefined || patch.props === null ? undefined : this.validProps(patch.props);
     const now = this.now();
@@ -514,14 +515,69 @@ export class MattermostStore {
       post.message = message;
       post.editAt = now;
     }
-    if (props) {
-      if (post.props.from_bot) props.from_bot = post.props.from_bot;
-      post.props = props;
-    }
+    // Props, when given, replace the whole map: `from_bot` is lost unless sent (as on the real server).
+    if (props) post.props = props;
     if (typeof patch.is_pinned === 'boolean') post.isPinned = patch.is_pinned;
     if (typeof patch.has_reactions === 'boolean') post.hasReactions = patch.has_reactions;
     post.updateAt = now;
     return post;
+  }
+
+  /**
+   * PUT /posts/{id} (full update, the route Teleport's own plugin uses): message replaced, props replaced
+   * wholesale (cleared if omitted; `from_bot` of a bot's post kept), is_pinned/has_reactions overwritten.
+   */
+  updatePost(caller: string, postId: string, body: unknown): PostRecord {
+    if (!isValidId(postId)) throw invalidUrlParam('post_id');
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidBodyParam('post');
+    const update = body as Record<string, unknown>;
+    if (update.id !== postId) throw invalidBodyParam('id');
+    const post = this.posts.get(postId);
+    if (!post || post.deleteAt > 0) throw permissionError(caller, 'edit_post');
+    if (post.userId !== caller) throw permissionError(caller, 'edit_others_posts');
+    const channel = this.channels.get(post.channelId);
+    if (!channel?.members.has(caller)) throw permissionError(caller, 'edit_post');
+    if (channel.deleteAt > 0) {
+      throw new AppErr(
+        400,
+        'api.post.update_post.can_not_update_post_in_deleted.error',
+        'Can not update a post in a deleted channel.',
+      );
+    }
+    const message = typeof update.message === 'string' ? update.message : '';
+    this.checkMessage(message);
+    if (message !== post.message) this.checkEditTimeLimit(post);
+    const props = this.validProps(update.props);
+    if (post.props.from_bot) props.from_bot = post.props.from_bot;
+    const now = this.now();
+    post.history.push({
+      message: post.message,
+      props: { ...post.props },
+      updateAt: post.updateAt,
+      editAt: post.editAt,
+    });
+    if (message !== post.message) post.editAt = now;
+    post.message = message;
+    post.props = props;
+    post.isPinned = update.is_pinned === true;
+    post.hasReactions = update.has_reactions === true;
+    post.updateAt = now;
+    return post;
+  }
+
+  /** An admin deletes a post (it stays stored with delete_at set, as on the real server). */
+  deletePost(postId: string): void {
+    const post = this.posts.get(postId);
+    if (!post) throw new Error(`no post '${postId}'`);
+    post.deleteAt = this.now();
+    post.updateAt = post.deleteAt;
+  }
+
+  /** An admin removes a user (e.g. the bot) from a channel; it stays in the team. */
+  removeFromChannel(channelId: string, userId: string): void {
+    const channel = this.channels.get(channelId);
+    if (!channel) throw new Error(`no channel '${channelId}'`);
+    channel.members.delete(userId);
   }
 
   getPostsForChannel(
@@ -560,6 +616,29 @@ export class MattermostStore {
   }
 
   // ---- helpers ----
+
+  /** PrivacySettings.ShowEmailAddress=false: every lookup (known address or not) is refused. */
+  private checkEmailsVisible(): void {
+    if (this.opts.showEmailAddress === false) {
+      throw new AppErr(
+        403,
+        'api.user.get_user_by_email.permissions.app_error',
+        'Unable to get user by email.',
+      );
+    }
+  }
+
+  /** ServiceSettings.PostEditTimeLimit: the message may not change once the post is older than it. */
+  private checkEditTimeLimit(post: PostRecord): void {
+    const limit = this.opts.postEditTimeLimitSec ?? -1;
+    if (limit >= 0 && Date.now() - post.createAt > limit * 1000) {
+      throw new AppErr(
+        400,
+        'api.post.update_post.permissions_time_limit.app_error',
+        `Post edit is only allowed for ${limit} seconds. Please ask your System Administrator for details.`,
+      );
+    }
+  }
 
   private checkMessage(message: string): void {
     const length = runes(message);
