@@ -6,7 +6,7 @@ export TOOLS_DIR
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 CHART := charts/teleport-plugin-mattermost
 
-.PHONY: all deps tools build lint format test test-unit test-integration test-k8s test-chart demo bench clean
+.PHONY: all deps tools build lint format test test-unit test-integration test-k8s test-chart test-mattermost-real demo bench clean
 
 all: build
 
@@ -21,6 +21,7 @@ deps: node_modules/.installed
 
 tools:
 	bash test/k8s/tools.sh
+	bash test/mattermost-real/tools.sh
 
 build: deps
 	rm -rf dist && tsc -p tsconfig.build.json && chmod +x dist/operator/cli/main.js
@@ -45,6 +46,10 @@ test-k8s: deps tools build
 test-chart: tools
 	bash test/chart/run.sh
 
+# The relay and the conformance suite against a real Mattermost (built by `make tools`); one server per run.
+test-mattermost-real: deps tools build
+	$(JEST) --selectProjects mattermost-real --runInBand
+
 # The README's test command: installs what it needs, then runs every tier.
 # Each tier writes its results under .tmp/ and the last line sums them ("tests: N passed, N failed").
 test: deps tools lint build
@@ -52,7 +57,8 @@ test: deps tools lint build
 	$(JEST) --selectProjects unit integration --json --outputFile=.tmp/jest-unit-integration.json
 	set -o pipefail; $(MAKE) --no-print-directory test-chart 2>&1 | tee .tmp/chart.log
 	$(JEST) --selectProjects k8s --runInBand --json --outputFile=.tmp/jest-k8s.json
-	@node test/summary.mjs .tmp/jest-unit-integration.json .tmp/chart.log .tmp/jest-k8s.json
+	$(JEST) --selectProjects mattermost-real --runInBand --json --outputFile=.tmp/jest-mattermost-real.json
+	@node test/summary.mjs .tmp/jest-unit-integration.json .tmp/chart.log .tmp/jest-k8s.json .tmp/jest-mattermost-real.json
 
 demo: deps build
 	node dist/test/demo/demo.js

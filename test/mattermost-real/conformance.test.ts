@@ -254,6 +254,8 @@ describe.each(targets)('%s Mattermost', (kind, start) => {
     it('concurrent posts with one pending_post_id: one post; the others get it or 500 "pending"', async () => {
       const k = key();
       const text = `burst ${k}`;
+      // Eight warm keep-alive connections first, so the burst arrives at once (not one TCP handshake apart).
+      await Promise.all(Array.from({ length: 8 }, () => bot('GET', '/users/me')));
       const replies = await Promise.all(
         Array.from({ length: 8 }, () =>
           bot('POST', '/posts', { channel_id: w.channels.llama, message: text, pending_post_id: k }),

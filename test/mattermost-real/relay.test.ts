@@ -2,6 +2,7 @@
 // rate limiter. Teleport is the Teleport-compatible test server; Mattermost is the tier's real server.
 // Each test posts into channels of its own, so counts are exact although the server is shared.
 import { randomBytes } from 'node:crypto';
+import { createLogger } from '../../operator/observability/logger.js';
 import { decodePluginData } from '../../operator/relay/plugindata.js';
 import type { WatcherInternals } from '../../operator/relay/run.js';
 import { until } from '../integration/relay/harness.js';
@@ -152,7 +153,14 @@ describe('the relay against a real Mattermost', () => {
       stack = await startRealStack({ roleToRecipients: {}, mattermostUrl: limited.url });
       const [channel, channelId] = await freshChannel(stack, 'storm');
       stack.config.roleToRecipients = { '*': [channel] };
-      const relay = await readyRelay(stack);
+      // Production retry policy: the server's Retry-After is honoured, not capped at the test's 250 ms.
+      const relay = await stack.startRelay({
+        tuning: { retry: { baseDelayMs: 250, maxDelayMs: 10_000, budgetMs: 30_000 }, probeIntervalMs: 5_000 },
+        ...(process.env.RELAY_DEBUG
+          ? { logger: createLogger({ severity: 'debug', format: 'text', output: 'stderr' }) }
+          : {}),
+      });
+      await until(() => relay.ready() === undefined, 20_000, 'relay ready');
       const ids = Array.from(
         { length: 30 },
         (_, i) => stack!.teleport.createRequest({ requestReason: `storm ${i}` }).id,
