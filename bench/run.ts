@@ -13,6 +13,7 @@ import type { Scenario, ScenarioResult } from './lib/result.js';
 import { r1MattermostDown, r2StreamCuts, r3Kill9, r4IdentityRotation } from './scenarios/faults.js';
 import { p4Operator } from './scenarios/operator.js';
 import { p1Latency, p2Burst, p3Memory, p3MemoryWithHeapFlags, p5Startup } from './scenarios/perf.js';
+import { p6ManyRecipients } from './scenarios/recipients.js';
 
 const SCENARIOS: Record<string, Scenario> = {
   P1: p1Latency,
@@ -21,6 +22,7 @@ const SCENARIOS: Record<string, Scenario> = {
   P3F: p3MemoryWithHeapFlags,
   P4: p4Operator,
   P5: p5Startup,
+  P6: p6ManyRecipients,
   R1: r1MattermostDown,
   R2: r2StreamCuts,
   R3: r3Kill9,

@@ -6,7 +6,13 @@ import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
 import { EXAMPLE_CONFIG } from '../config/example.js';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import type { PluginConfig, Severity } from '../config/types.js';
-import { bootstrapLogger, createLogger, registerSecret, type Logger } from '../observability/logger.js';
+import {
+  bootstrapLogger,
+  createLogger,
+  logOutputProblem,
+  registerSecret,
+  type Logger,
+} from '../observability/logger.js';
 import { versionLine } from '../version.js';
 
 export const EXIT_OK = 0;
@@ -110,6 +116,8 @@ async function start(args: string[]): Promise<number> {
     config = loaded.config;
     if (debug) config.log.severity = 'debug';
     registerSecret(config.mattermost.token);
+    const outputProblem = logOutputProblem(config.log.output);
+    if (outputProblem) throw new ConfigError(config.source, [outputProblem], loaded.warnings);
     logger = createLogger(config.log);
     printConfigWarnings(logger, loaded.warnings, config.source);
   } catch (err) {
@@ -127,7 +135,17 @@ async function start(args: string[]): Promise<number> {
   });
 
   const { runWatcher } = await import('../relay/run.js');
-  const handle = await runWatcher(config, logger);
+  let handle: Awaited<ReturnType<typeof runWatcher>>;
+  try {
+    handle = await runWatcher(config, logger);
+  } catch (err) {
+    // An unusable identity is a configuration problem, like a bad token: exit 2 (see the header).
+    const { IdentityError } = await import('../teleport/identity.js');
+    if (!(err instanceof IdentityError)) throw err;
+    logger.error('Cannot use the Teleport credentials', { error: err.message });
+    process.stderr.write(`teleport-mattermost: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -8,6 +8,7 @@
 // every other role goes to `recipients`); with recipients only, they are rendered as mattermost.recipients.
 import { createHash } from 'node:crypto';
 import { stringify as toToml } from 'smol-toml';
+import { dict } from '../config/dict.js';
 import { ConfigError, isRecipient, parseConfigText } from '../config/load.js';
 import {
   CA_DIR,
@@ -88,7 +89,7 @@ export function renderConfig(spec: MattermostAccessPluginSpec): RenderedConfig {
   if (problems.length > 0) throw new SpecError(problems);
 
   const recipients = (spec.mattermost.recipients ?? []).map((r) => r.trim());
-  const roleMap: Record<string, string[]> = {};
+  const roleMap = dict<string[]>();
   for (const [role, list] of Object.entries(spec.mattermost.roleToRecipients ?? {})) {
     roleMap[role] = list.map((r) => r.trim());
   }

@@ -1,5 +1,6 @@
 // Pure conversions between the generated protobuf messages and the plain types of api.ts.
 // Go's non-nullable stdtime fields carry 0001-01-01T00:00:00Z when unset; that maps to undefined.
+import { dict } from '../config/dict.js';
 import { create } from '@bufbuild/protobuf';
 import { timestampDate, timestampFromDate, TimestampSchema } from '@bufbuild/protobuf/wkt';
 import type { Timestamp } from '@bufbuild/protobuf/wkt';
@@ -54,9 +55,7 @@ export function stateToProto(state: RequestState): PbState {
 }
 
 export function labelValuesToRecord(lv: LabelValues | undefined): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(lv?.Values ?? {})) out[k] = [...v.Values];
-  return out;
+  return dict(Object.entries(lv?.Values ?? {}).map(([k, v]) => [k, [...v.Values]] as const));
 }
 
 function reviewFromProto(r: PbReview): AccessReview {

@@ -23,7 +23,7 @@ import { helmRunningHookJobs, helmTestRunningPods } from './hook-jobs.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const chartDir = path.join(repoRoot, 'charts', 'teleport-plugin-mattermost');
-const guideValues = path.join(repoRoot, '..', 'shared', 'examples', 'teleport-mattermost-helm.yaml');
+const guideValues = path.join(repoRoot, 'test', 'fixtures', 'guide', 'teleport-mattermost-helm.yaml');
 const release = 'teleport-plugin-mattermost';
 const crdName = 'mattermostaccessplugins.teleport-plugins.dev';
 const group = 'teleport-plugins.dev';

@@ -1,6 +1,6 @@
 // An in-process Mattermost-compatible HTTP server for exactly the REST calls our client makes, with the
-// real server's auth, error shapes, limits and rate limiting (see /work/shared/reference/mattermost-api.md
-// §8, the fidelity checklist), plus fault injection for delivery tests: 5xx for N calls or for a time,
+// real server's auth, error shapes, limits and rate limiting (as documented at https://api.mattermost.com
+// and observed on a real server), plus fault injection for delivery tests: 5xx for N calls or for a time,
 // slow responses, connection resets, and "down" (listener closed, so connections are refused).
 //
 // Usage:

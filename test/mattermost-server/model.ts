@@ -1,6 +1,6 @@
 // State and endpoint semantics of the Mattermost look-alike, without HTTP: users, bots and tokens,
-// teams, channels, posts with edit history. Each method mirrors one REST call's rules as described in
-// /work/shared/reference/mattermost-api.md (§3 endpoints, §4 limits, §5 de-duplication) and throws an
+// teams, channels, posts with edit history. Each method mirrors one REST call's rules (endpoints, limits,
+// de-duplication) as a real Mattermost server applies them, and throws an
 // AppErr with Mattermost's id and status when the real server would refuse.
 import { randomBytes } from 'node:crypto';
 
