@@ -13,9 +13,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -71,34 +73,54 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A child process with its output kept (the tail is shown when it fails to start). */
+/** A child process whose output goes to a log file (its tail is shown when it fails to start). */
 interface Proc {
   child: ChildProcess;
   output(): string;
   exited: Promise<void>;
 }
 
+/**
+ * Output goes to a file, not a pipe: postgres's own background processes would inherit a pipe and keep
+ * it (and so this process) open after the server is gone.
+ */
 function run(
   cmd: string,
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number },
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number; log: string },
 ): Proc {
-  const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-20_000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  const { log, ...spawnOpts } = opts;
+  const fd = openSync(log, 'a', 0o666);
+  let child: ChildProcess;
+  try {
+    child = spawn(cmd, args, { ...spawnOpts, stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+  // Never what keeps the test process alive: stop() and the exit hooks end it explicitly.
+  child.unref();
+  let failure = '';
+  child.once('error', (err) => (failure = `\n${String(err)}`));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('error', (err) => (out += `\n${String(err)}`));
-  return { child, output: () => out, exited };
+  const output = () => {
+    try {
+      return readFileSync(log, 'utf8').slice(-20_000) + failure;
+    } catch {
+      return failure;
+    }
+  };
+  return { child, output, exited };
 }
 
 async function stopProc(p: Proc | undefined, signal: NodeJS.Signals, graceMs: number): Promise<void> {
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill(signal);
-  const done = await Promise.race([p.exited.then(() => true), sleep(graceMs).then(() => false)]);
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([
+    p.exited.then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+  ]);
+  clearTimeout(timer);
   if (!done) {
     p.child.kill('SIGKILL');
     await p.exited;
@@ -266,7 +288,7 @@ async function startPostgres(dir: string): Promise<{ proc: Proc; dataSource: str
       '-c',
       'max_connections=200',
     ],
-    { ...who },
+    { ...who, log: path.join(dir, 'postgres.log') },
   );
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -308,7 +330,11 @@ export async function startMattermostProcess(
     TMPDIR: dir,
     ...mattermostEnv({ dir, port, dataSource, ...opts }),
   };
-  const proc = run(path.join(home, 'bin', 'mattermost'), ['server', '--config', config], { cwd: home, env });
+  const proc = run(path.join(home, 'bin', 'mattermost'), ['server', '--config', config], {
+    cwd: home,
+    env,
+    log: path.join(dir, `${name}.log`),
+  });
   const kill = () => proc.child.kill('SIGKILL');
   live.add(kill);
   const url = `http://127.0.0.1:${port}`;
