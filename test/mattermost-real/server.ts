@@ -208,13 +208,25 @@ export function mattermostEnv(
   return env;
 }
 
-/** Kills every process still registered when the test process exits or is interrupted, then removes directories. */
-const live = new Set<() => void>();
-const dirs = new Set<string>();
-let hooked = false;
+/**
+ * What the exit and signal hooks clean up: processes to kill, then directories to remove. One registry per
+ * process, on globalThis: jest loads this file once for global setup and again in each test file's module
+ * registry (the same process under --runInBand), and a signal must end the servers of all of them.
+ */
+interface Cleanup {
+  live: Set<() => void>;
+  dirs: Set<string>;
+  hooked: boolean;
+}
+const cleanup: Cleanup = ((globalThis as { __TPM_MM_REAL_CLEANUP__?: Cleanup }).__TPM_MM_REAL_CLEANUP__ ??= {
+  live: new Set(),
+  dirs: new Set(),
+  hooked: false,
+});
+const { live, dirs } = cleanup;
 function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
+  if (cleanup.hooked) return;
+  cleanup.hooked = true;
   const killAll = () => {
     for (const kill of [...live]) kill();
     for (const dir of [...dirs]) rmSync(dir, { recursive: true, force: true });
