@@ -179,6 +179,9 @@ interface DataState {
   data: RequestPluginData | undefined;
 }
 
+type EditOutcome =
+  { m: SentMessage; ok: true } | { m: SentMessage; ok: false; refusal: Refusal | undefined; err: unknown };
+
 type PostOutcome =
   | { ok: true; post: MattermostPost; adopted: boolean }
   | { ok: false; permanent: boolean; refusal?: Refusal; error: unknown };
@@ -645,7 +648,7 @@ export class Reconciler {
     const hash = textHash(text);
     if (hash === data.renderedHash && target === data.resolution) return data;
     const outcomes = await Promise.all(
-      data.messages.map(async (m) => {
+      data.messages.map(async (m): Promise<EditOutcome> => {
         try {
           // The message alone: sent props would replace every prop of the post (from_bot included).
           await this.mm('update_post', () => this.deps.mattermost.updatePost(m.postId, text), signal);
@@ -655,6 +658,34 @@ export class Reconciler {
         }
       }),
     );
+    const temporary = await this.settleEdits(requestId, request, data, outcomes, target, log, signal);
+    if (temporary > 0) throw new RetryLaterError(`${temporary} post edit(s) still to do`);
+    const st = await this.update(
+      requestId,
+      (cur) => {
+        if (!cur) return undefined;
+        const next: RequestPluginData = { ...cur, resolution: target, renderedHash: hash };
+        if (request && target !== '' && target !== 'EXPIRED') next.resolveReason = request.resolveReason;
+        return next;
+      },
+      signal,
+    );
+    if (target !== data.resolution) {
+      log.info('Marked request with resolution', { resolution: target || 'PENDING' });
+    }
+    return st.data as RequestPluginData;
+  }
+
+  /** Reports each edit's outcome; a refusal is skipped (a time-limited one gets a resolution reply). Returns the edits still to do. */
+  private async settleEdits(
+    requestId: string,
+    request: AccessRequest | undefined,
+    data: RequestPluginData,
+    outcomes: EditOutcome[],
+    target: ResolutionTag,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<number> {
     let temporary = 0;
     for (const o of outcomes) {
       const fields = { channel: o.m.channelId, post_id: o.m.postId, status: target || 'PENDING' };
@@ -680,21 +711,7 @@ export class Reconciler {
         log.warn('Could not update the post yet; will retry', { ...fields, error: errorText(o.err) });
       }
     }
-    if (temporary > 0) throw new RetryLaterError(`${temporary} post edit(s) still to do`);
-    const st = await this.update(
-      requestId,
-      (cur) => {
-        if (!cur) return undefined;
-        const next: RequestPluginData = { ...cur, resolution: target, renderedHash: hash };
-        if (request && target !== '' && target !== 'EXPIRED') next.resolveReason = request.resolveReason;
-        return next;
-      },
-      signal,
-    );
-    if (target !== data.resolution) {
-      log.info('Marked request with resolution', { resolution: target || 'PENDING' });
-    }
-    return st.data as RequestPluginData;
+    return temporary;
   }
 
   /**
