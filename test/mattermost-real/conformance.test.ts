@@ -236,6 +236,27 @@ describe.each(targets)('%s Mattermost', (kind, start) => {
       }
     });
 
+    it('with post:all (system_post_all) the bot posts to channels it is not in; lookups stay as they were', async () => {
+      await w.setBotRoles('system_user system_post_all');
+      try {
+        expect((await bot('GET', '/users/me')).body.roles).toBe('system_user system_post_all');
+        for (const channelId of [w.channels.outside, w.channels.secret]) {
+          expect((await bot('POST', '/posts', { channel_id: channelId, message: 'post:all' })).status).toBe(
+            201,
+          );
+        }
+        expectAppError(
+          await bot('GET', '/teams/name/team-llama/channels/name/secret-llama'),
+          404,
+          'app.channel.get_by_name.missing.app_error',
+        );
+      } finally {
+        await w.setBotRoles('system_user');
+      }
+      const r = await bot('POST', '/posts', { channel_id: w.channels.outside, message: 'x' });
+      expectAppError(r, 403, 'api.context.permissions.app_error');
+    });
+
     it('at most 16383 runes (four-byte emoji count as one); one more is 400 message_length', async () => {
       const ok = await bot('POST', '/posts', { channel_id: w.channels.llama, message: '🦙'.repeat(16383) });
       expect(ok.status).toBe(201);
