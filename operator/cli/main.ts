@@ -45,7 +45,8 @@ Flags:
   -d, --debug         Enable verbose (DEBUG) logging, whatever [log] severity says
   -h, --help          Show this help
 
-Signals: SIGTERM/SIGINT stop gracefully (finishing in-flight posts); SIGHUP reloads recipients and log level.
+Signals: SIGTERM/SIGINT stop gracefully (finishing in-flight posts); SIGHUP reloads recipients, log level
+and the Mattermost token (a change of a token file is picked up by itself).
 `,
   configure: `Usage: teleport-mattermost configure
 

@@ -20,6 +20,9 @@ import { dict } from './dict.js';
 import { closestKey } from './suggest.js';
 import type { LogFormat, PluginConfig, Severity } from './types.js';
 
+/** A configuration file is a few KB. */
+const CONFIG_FILE_MAX_BYTES = 1024 * 1024;
+
 export class ConfigError extends Error {
   constructor(
     readonly source: string,
@@ -248,7 +251,7 @@ export function tokenHeaderProblem(token: string): string | undefined {
   return `contains ${what}, which cannot be sent in an HTTP header; it must be the bot's access token alone, on one line`;
 }
 
-function readToken(file: string, problems: string[]): string {
+export function readToken(file: string, problems: string[]): string {
   try {
     if (!fs.statSync(file).isFile()) {
       problems.push(
@@ -485,8 +488,17 @@ export function loadConfigFile(file: string, opts: ParseOptions = {}): LoadedCon
   const abs = path.resolve(opts.cwd ?? process.cwd(), file);
   let text: string;
   try {
+    // A FIFO would block for ever and /dev/zero never end: only a regular file of a sane size.
+    const info = fs.statSync(abs);
+    if (!info.isFile()) throw new ConfigError(abs, ['not a regular file; point -c at the TOML file itself']);
+    if (info.size > CONFIG_FILE_MAX_BYTES) {
+      throw new ConfigError(abs, [
+        `larger than ${CONFIG_FILE_MAX_BYTES / 1024} KB (${info.size} bytes); is it the right file?`,
+      ]);
+    }
     text = fs.readFileSync(abs, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT'

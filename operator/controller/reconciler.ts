@@ -9,6 +9,8 @@
 //   4. status through the /status subresource, only when it changed; Events for condition transitions.
 // The pod-template hash covers the config text and the token (the watcher reads both only at start), not
 // the identity: tbot's renewals reach the pod through the directory mount and refresh_identity.
+import { own } from '../config/dict.js';
+import { maskUrlCredentials } from '../observability/safe-text.js';
 import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import { checkValidity, IdentityError, parseIdentity } from '../teleport/identity.js';
@@ -64,9 +66,10 @@ export interface ReconcilerOptions {
 }
 
 function secretValue(secret: V1Secret, key: string): string | undefined {
-  const b64 = secret.data?.[key];
+  // The key comes from the CR: a lookup must not find an inherited member such as `constructor`.
+  const b64 = own(secret.data, key);
   if (b64 !== undefined) return Buffer.from(b64, 'base64').toString('utf8');
-  return secret.stringData?.[key];
+  return own(secret.stringData, key);
 }
 
 function keysOf(secret: V1Secret): string {
@@ -141,7 +144,7 @@ export class Reconciler {
     message: string,
   ): Promise<void> {
     try {
-      await this.opts.writer.event(cr, type, reason, message);
+      await this.opts.writer.event(cr, type, reason, maskUrlCredentials(message));
     } catch (err) {
       if (err instanceof NotLeaderError) throw err;
       this.opts.logger.warn('Failed to record Event', {

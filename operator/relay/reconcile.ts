@@ -49,6 +49,7 @@ import {
 } from '../teleport/api.js';
 import { PLUGIN_NAME } from '../config/defaults.js';
 import type { RelayMetrics } from './metrics.js';
+import { mattermostStateOf, type MattermostState } from './readiness.js';
 import {
   decodePluginData,
   emptyPluginData,
@@ -124,6 +125,8 @@ export interface RelayTuning {
   probeIntervalMs: number;
   /** How long start-up checks (Teleport ping, Mattermost /users/me) retry; upstream's initTimeout is 10 s. */
   startupBudgetMs: number;
+  /** How long the watch or Mattermost may be down before /readyz says so (a reconnect blip must not flap). */
+  readyGraceMs: number;
   /** How often recipients Mattermost refuses are looked up again (refusals.ts). */
   refusalRecheckMs: number;
 }
@@ -138,6 +141,7 @@ export const DEFAULT_TUNING: RelayTuning = {
   searchMarginMs: 5 * 60_000,
   probeIntervalMs: 5_000,
   startupBudgetMs: 10_000,
+  readyGraceMs: 10_000,
   refusalRecheckMs: 10 * 60_000,
 };
 
@@ -162,7 +166,7 @@ export interface ReconcileDeps {
   cluster: () => ClusterInfo;
   tuning: RelayTuning;
   /** Mattermost answered (true) or is unreachable after retries (false). */
-  reachability: (ok: boolean) => void;
+  reachability: (state: MattermostState | boolean) => void;
   now?: () => number;
 }
 
@@ -215,14 +219,11 @@ export class Reconciler {
         signal,
         onRetry: () => this.deps.metrics.retries.inc({ operation }),
       });
-      this.deps.reachability(true);
+      this.deps.reachability('ok');
       return result;
     } catch (err) {
-      if (err instanceof MattermostError && (err.kind === 'Unavailable' || err.kind === 'Unexpected')) {
-        this.deps.reachability(false);
-      } else if (err instanceof MattermostError) {
-        this.deps.reachability(true);
-      }
+      const state = mattermostStateOf(err);
+      if (state) this.deps.reachability(state);
       throw err;
     }
   }

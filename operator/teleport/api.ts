@@ -51,6 +51,8 @@ export interface AccessMonitoringRule {
 
 export type WatchEvent =
   | { type: 'INIT' }
+  /** The stream failed; the client is reconnecting (INIT follows when it is back). */
+  | { type: 'DOWN'; reason: string }
   | { type: 'PUT'; request: AccessRequest }
   | { type: 'DELETE'; requestId: string }
   | { type: 'RULE_PUT'; rule: AccessMonitoringRule }

@@ -89,7 +89,7 @@ function channelOptions(): ChannelOptions {
     'grpc.default_authority': 'teleport.cluster.local',
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 2000,
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.max_receive_message_length': TELEPORT_MAX_MESSAGE_BYTES,
   };
 }
 
@@ -169,12 +169,20 @@ interface IdentityHolder {
   identity: Identity;
 }
 
+/**
+ * The largest answer read from Teleport. A page of requests or one event is far smaller; a bigger
+ * answer fails with RESOURCE_EXHAUSTED (LimitExceeded: retried) instead of growing the heap unbounded.
+ */
+export const TELEPORT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
 class TeleportGrpcClient implements TeleportClient {
   private conn: Connection;
   private connSeq = 1;
   private readonly closed = new AbortController();
   private readonly connListeners = new Set<() => void>();
   private refresher: IdentityRefresher | undefined;
+  /** From the first Ping; tells "no such kind on this version" from "the role may not read it". */
+  serverVersion = '';
 
   constructor(
     private readonly cfg: TeleportConfig,
@@ -333,7 +341,8 @@ class TeleportGrpcClient implements TeleportClient {
     return this.watchLoop(kinds, AbortSignal.any([signal, this.closed.signal]));
   }
 
-  private async *watchLoop(kinds: WatchKindName[], signal: AbortSignal): AsyncGenerator<WatchEvent> {
+  private async *watchLoop(wanted: WatchKindName[], signal: AbortSignal): AsyncGenerator<WatchEvent> {
+    let kinds = wanted;
     const inbox = new Inbox<InboxItem>();
     const onAbort = (): void => inbox.push({ type: 'abort' });
     signal.addEventListener('abort', onAbort, { once: true });
@@ -471,12 +480,23 @@ class TeleportGrpcClient implements TeleportClient {
           // Neither stream is left: reconnect below.
         } else {
           cur = undefined;
+          // The caller had the stream up: tell it (readiness), then reconnect; INIT follows.
+          if (!needInit) yield { type: 'DOWN', reason: err.message };
           needInit = true;
           if (next?.initialized) {
             yield* finishRecycle.call(this);
             continue;
           }
           if (next) continue; // wait for the new stream's INIT
+        }
+        if (kinds.includes('access_monitoring_rule') && unsupportedRuleWatch(err.message)) {
+          // Teleport <= 12 rejects the whole watch (no such kind, no AllowPartialSuccess): go on without it.
+          kinds = kinds.filter((k) => k !== 'access_monitoring_rule');
+          this.logger.warn(
+            'Access Monitoring Rules routing is unavailable on this Teleport version; watching access requests only (role_to_recipients routes every request)',
+            { server_version: this.serverVersion || 'unknown' },
+          );
+          continue;
         }
         const delay = backoff.next();
         lastFailure = err.message;
@@ -514,6 +534,13 @@ class TeleportGrpcClient implements TeleportClient {
     for (const kind of wanted) {
       if (!accepted.has(kind) && !this.warnedKinds.has(kind)) {
         this.warnedKinds.add(kind);
+        if (kind === 'access_monitoring_rule' && lacksRuleKind(this.serverVersion)) {
+          this.logger.warn(
+            'This Teleport version has no Access Monitoring Rules; routing uses role_to_recipients',
+            { server_version: this.serverVersion },
+          );
+          continue;
+        }
         this.logger.warn('Teleport refused to watch a resource kind; events of this kind will not arrive', {
           kind,
           hint: `give the plugin's role list/read on ${kind}`,
@@ -615,6 +642,17 @@ class WatchStream {
   }
 }
 
+/** The refusal of a watch that names access_monitoring_rule as an unknown kind (Teleport <= 12). */
+function unsupportedRuleWatch(message: string): boolean {
+  return /access_monitoring_rule/.test(message) && /not support|unsupported|unknown/i.test(message);
+}
+
+/** Teleport before 16 has no access_monitoring_rule kind (the watch drops it with AllowPartialSuccess). */
+function lacksRuleKind(serverVersion: string): boolean {
+  const major = Number(/^v?(\d+)\./.exec(serverVersion)?.[1]);
+  return Number.isFinite(major) && major > 0 && major < 16;
+}
+
 function eventKey(ev: Event): string {
   return createHash('sha256').update(toBinary(EventSchema, ev)).digest('base64');
 }
@@ -702,5 +740,6 @@ export async function connectTeleport(
     server_version: pong.serverVersion,
   });
   const client = new TeleportGrpcClient(cfg, logger, opts, winner.bridge, winner.path, holder, winner.conn);
+  client.serverVersion = pong.serverVersion;
   return client;
 }

@@ -191,6 +191,14 @@ export class FakeAuthServer {
       if (!SEMVER.test(value)) throw accessDenied(`unsupported client version "${value}"`);
     }
     if (this.controls.delayMs > 0) await new Promise((r) => setTimeout(r, this.controls.delayMs));
+    // Access Monitoring Rules (and their service) exist from Teleport 16.
+    const major = Number(/^v?(\d+)/.exec(this.ping.serverVersion)?.[1] ?? 17);
+    if (major < 16 && method.includes('AccessMonitoringRule')) {
+      throw new StatusError(
+        status.UNIMPLEMENTED,
+        `unknown service teleport.accessmonitoringrules.v1.AccessMonitoringRulesService`,
+      );
+    }
     if (this.controls.unimplemented.has(method)) {
       throw new StatusError(status.UNIMPLEMENTED, `unknown method ${method} for service proto.AuthService`);
     }
@@ -341,6 +349,7 @@ export class FakeAuthServer {
           call.request.Kinds,
           call.request.AllowPartialSuccess,
           this.controls.deniedWatchKinds,
+          this.ping.serverVersion,
         );
         const active: ActiveWatch = {
           call,

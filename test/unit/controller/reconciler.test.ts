@@ -183,6 +183,27 @@ describe('Reconciler', () => {
     expect(world.events.some((e) => e.type === 'Warning' && e.reason === reason)).toBe(true);
   });
 
+  it('treats a Secret key named like an Object member as missing, not as a crash (issue 15)', async () => {
+    const { reconciler, cr } = setup();
+    cr().spec.teleport.identitySecretRef = {
+      name: 'teleport-plugin-mattermost-identity',
+      key: 'constructor',
+    };
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(cond(cr(), 'IdentityValid')).toMatchObject({ status: 'False', reason: 'IdentityKeyNotFound' });
+    expect(cond(cr(), 'IdentityValid')!.message).toContain("has no key 'constructor'");
+  });
+
+  it('never puts a URL password into an Event (issue 15)', async () => {
+    const { world, reconciler, cr } = setup();
+    cr().spec.mattermost.url = 'https://bot:S3cret@mm.example.com/my team';
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(world.events.length).toBeGreaterThan(0);
+    expect(JSON.stringify(world.events)).not.toContain('S3cret');
+    expect(JSON.stringify(world.events)).toContain('***@mm.example.com');
+    expect(JSON.stringify(cr().status)).not.toContain('S3cret');
+  });
+
   it('reports an expired identity with its expiry', async () => {
     const { world, reconciler, cr } = setup();
     world.secret('teleport-plugin-mattermost-identity', {
