@@ -99,7 +99,16 @@ describe('the relay against a real Mattermost', () => {
     stack.config.roleToRecipients = { '*': [channel] };
     const relay = await readyRelay(stack);
     const users = Object.values(stack.world.users);
-    const before = await Promise.all(users.map((u) => stack!.world.mentionCount(u, channelId)));
+    const counts = () => Promise.all(users.map((u) => stack!.world.mentionCount(u, channelId)));
+    // The server counts mentions after answering (the "added to the channel" messages mention each
+    // member): wait until the counts stand still before taking them.
+    let before = await counts();
+    for (let settled = false; !settled;) {
+      await new Promise((r) => setTimeout(r, 500));
+      const again = await counts();
+      settled = JSON.stringify(again) === JSON.stringify(before);
+      before = again;
+    }
     const hostile =
       '@channel @all @here @reviewer1 @alice ~channel-llama\n```\n@channel\n```\n`` @here `` <!channel> ' +
       '**@all** [@channel](http://x) @reviewer2: please';
@@ -120,9 +129,8 @@ describe('the relay against a real Mattermost', () => {
       'review reply',
     );
     await relay.idle();
-    const after = await Promise.all(users.map((u) => stack!.world.mentionCount(u, channelId)));
-    expect(after).toEqual(before);
-    // The check can fail: a plain @channel by the bot does notify (this is what the relay must avoid).
+    // A plain @channel by the bot, posted last, notifies every member once (so the check can fail, and
+    // once it is counted the relay's earlier posts have been counted too): each count moves by exactly 1.
     const probe = await fetch(`${stack.world.url}/api/v4/posts`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${stack.world.botToken}`, 'Content-Type': 'application/json' },
@@ -130,10 +138,12 @@ describe('the relay against a real Mattermost', () => {
     });
     expect(probe.status).toBe(201);
     await eventually(
-      async () => (await stack!.world.mentionCount(users[0]!, channelId)) > before[0]!,
+      async () => (await counts()).every((n, i) => n > before[i]!),
       10_000,
       'the probe @channel to count',
     );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await counts()).toEqual(before.map((n) => n + 1));
   }, 60_000);
 
   describe('with the real rate limiter on', () => {
