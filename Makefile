@@ -6,7 +6,7 @@ export TOOLS_DIR
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 CHART := charts/teleport-plugin-mattermost
 
-.PHONY: all deps tools build lint format test test-unit test-integration test-k8s test-chart test-clone test-mattermost-real demo bench clean
+.PHONY: all deps tools build lint format test test-unit test-integration test-k8s test-chart test-clone test-image test-mattermost-real image push demo bench clean
 
 all: build
 
@@ -29,6 +29,7 @@ build: deps
 lint: deps
 	bash scripts/npm-ci.sh --check
 	node test/lint/repo-paths.mjs
+	node test/image/dockerfile.ts
 	eslint .
 	prettier --check .
 	tsc -p tsconfig.json --noEmit
@@ -52,6 +53,17 @@ test-chart: tools
 test-mattermost-real: deps tools build
 	$(JEST) --selectProjects mattermost-real --runInBand
 
+# The Dockerfile's stages performed without an engine, then the result run (test/image/build.test.ts).
+test-image: deps
+	$(JEST) --selectProjects image
+
+# The image, with docker, podman or buildah: IMAGE=registry.example.com/team/teleport-plugin-mattermost make
+# image push. Tagged <package.json version>-<git sha>; prints the chart's --set flags for it.
+image:
+	bash scripts/image.sh build
+push:
+	bash scripts/image.sh push
+
 # The unit tier and the chart lint from a copy of the tracked files with nothing beside it (see the script).
 test-clone: deps
 	bash test/clone/run.sh .tmp/clone
@@ -61,7 +73,7 @@ test-clone: deps
 # Adding a tier is one word in TEST_TIERS: a jest project needs nothing else (`test-tier-<name>` runs
 # `jest --selectProjects <name>`); any other tier defines its command as `tier-<name>` below.
 TEST_STEPS := build tools
-TEST_TIERS := lint unit integration chart k8s clone mattermost-real
+TEST_TIERS := lint unit integration image chart k8s clone mattermost-real
 RESULTS := .tmp/results
 jest-tier = $(JEST) --selectProjects $* --json --outputFile=$(RESULTS)/$*.json
 tier-build = $(MAKE) --no-print-directory build

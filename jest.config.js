@@ -24,6 +24,8 @@ export default {
       testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/operator/**/*.test.ts'],
     },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    // The Dockerfile's stages performed without an engine (npm ci, build, prune), then the result run.
+    { ...common, displayName: 'image', testMatch: ['<rootDir>/test/image/**/*.test.ts'] },
     {
       ...common,
       displayName: 'k8s',

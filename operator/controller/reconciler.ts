@@ -26,7 +26,14 @@ import {
   IDENTITY_RECHECK_MAX_MS,
   MISSING_SECRET_RETRY_MS,
 } from './defaults.js';
-import { hashParts, renderConfig, SpecError, type RenderedConfig } from './render.js';
+import {
+  configWarnings,
+  hashParts,
+  inSpecFieldNames,
+  renderConfig,
+  SpecError,
+  type RenderedConfig,
+} from './render.js';
 import { computeStatus, isSubset, jsonEqual, type CheckResult } from './status.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginStatus, SecretKeyRef } from './types.js';
 
@@ -172,10 +179,11 @@ export class Reconciler {
     let config: CheckResult;
     try {
       rendered = renderConfig(cr.spec);
+      const warnings = configWarnings(cr.spec, cr.metadata.annotations);
       config = {
         ok: true,
         reason: REASON.ConfigRendered,
-        message: `Configuration rendered into ConfigMap ${namespace}/${name}`,
+        message: [`Configuration rendered into ConfigMap ${namespace}/${name}`, ...warnings].join('; '),
       };
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
@@ -284,7 +292,7 @@ export class Reconciler {
                 : REASON.IdentityMalformed;
           const hint =
             reason === REASON.IdentityExpired ? '; check that tbot is running and renewing it' : '';
-          identity = { ok: false, reason, message: `${err.message}${hint}` };
+          identity = { ok: false, reason, message: `${inSpecFieldNames(err.message)}${hint}` };
         }
       }
     }
@@ -351,12 +359,19 @@ export class Reconciler {
     if (!jsonEqual(status, cr.status ?? {})) {
       const previous = cr.status?.conditions ?? [];
       await writer.applyStatus(cr, status);
+      // Ready repeats the failing condition's message: one Event (and one log line) per message.
+      const told = new Set<string>();
       for (const type of [CONDITION.ConfigValid, CONDITION.IdentityValid, CONDITION.Ready]) {
         const before = findCondition(previous, type);
         const after = findCondition(status.conditions, type);
         if (!after || (before?.status === after.status && before.reason === after.reason)) continue;
         if (!before && after.status === 'True' && type !== CONDITION.Ready) continue;
-        await this.emit(cr, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
+        if (told.has(after.message)) continue;
+        told.add(after.message);
+        const healthy = after.status === 'True';
+        if (healthy) log.info(after.message, { condition: type, reason: after.reason });
+        else log.warn(after.message, { condition: type, reason: after.reason });
+        await this.emit(cr, healthy ? 'Normal' : 'Warning', after.reason, after.message);
       }
     }
     const positive = requeue.filter((ms) => ms > 0);

@@ -12,7 +12,7 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
+  type KubeConfig,
   type KubernetesObject,
   type V1ConfigMap,
   type V1Deployment,
@@ -40,6 +40,7 @@ import {
 import { shareConnections } from './connections.js';
 import { NotLeaderError } from './errors.js';
 import { KubeClusterWriter } from './kube.js';
+import { loadKubeConfig } from './kubeconfig.js';
 import { LeaderElector } from './leader.js';
 import { createMetrics, type OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
@@ -105,13 +106,7 @@ function ownerKey(obj: KubernetesObject): string | undefined {
 }
 
 export async function runOperator(opts: OperatorOptions, logger: Logger): Promise<OperatorHandle> {
-  const kc =
-    opts.kubeConfig ??
-    (() => {
-      const k = new KubeConfig();
-      k.loadFromDefault();
-      return k;
-    })();
+  const kc = opts.kubeConfig ?? loadKubeConfig();
   const ns = opts.namespace;
   const connections = shareConnections(kc);
   const core = kc.makeApiClient(CoreV1Api);
