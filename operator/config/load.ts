@@ -18,6 +18,7 @@ import { parseDuration } from './duration.js';
 import { maskUrlCredentials } from '../observability/safe-text.js';
 import { dict } from './dict.js';
 import { closestKey } from './suggest.js';
+import { REVIEW_KEYS, reviewSchema, validateReview } from './review.js';
 import type { LogFormat, PluginConfig, Severity } from './types.js';
 
 /** A configuration file is a few KB. */
@@ -66,6 +67,7 @@ const KNOWN_KEYS: Record<string, readonly string[] | 'any'> = {
   role_to_recipients: 'any',
   log: ['output', 'severity', 'format'],
   http: ['listen_addr'],
+  review: REVIEW_KEYS,
 };
 
 const SEVERITY_ALIASES: Record<string, Severity> = {
@@ -194,6 +196,7 @@ const schema = z.object({
       { error: typeMessage('a table ([http])') },
     )
     .optional(),
+  review: reviewSchema(str, bool, typeMessage('a table ([review])')).optional(),
 });
 
 type RawConfig = z.infer<typeof schema>;
@@ -414,6 +417,13 @@ function validate(
   }
   const severity = SEVERITY_ALIASES[(lg.severity ?? DEFAULT_LOG_SEVERITY).toLowerCase()] ?? 'info';
   const format = (lg.format ?? DEFAULT_LOG_FORMAT).toLowerCase() as LogFormat;
+  const httpListenAddr = (raw.http?.listen_addr ?? DEFAULT_HTTP_LISTEN_ADDR).trim();
+  const review = validateReview(
+    raw.review,
+    { mattermostUrl: mm.url ?? '', httpListenAddr, readFiles: opts.readTokenFile !== false, reported },
+    problems,
+    warnings,
+  );
 
   return {
     source: '',
@@ -437,7 +447,8 @@ function validate(
     },
     roleToRecipients,
     log: { output, severity, format },
-    http: { listenAddr: (raw.http?.listen_addr ?? DEFAULT_HTTP_LISTEN_ADDR).trim() },
+    http: { listenAddr: httpListenAddr },
+    review,
   };
 }
 

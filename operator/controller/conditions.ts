@@ -86,4 +86,5 @@ export const EVENT_REASON = {
   DeploymentCreated: 'DeploymentCreated',
   ConfigChanged: 'ConfigChanged',
   DeploymentUpdated: 'DeploymentUpdated',
+  ReviewKeyGenerated: 'ReviewKeyGenerated',
 } as const;

@@ -15,7 +15,13 @@
 // (IDENTITY_RENEWAL_MARGIN_MS).
 import { own } from '../config/dict.js';
 import { maskUrlCredentials } from '../observability/safe-text.js';
-import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1ConfigMap,
+  V1Deployment,
+  V1Secret,
+  V1Service,
+} from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import { checkValidity, IdentityError, parseIdentity } from '../teleport/identity.js';
 import { NotLeaderError } from './errors.js';
@@ -31,7 +37,15 @@ import {
   IDENTITY_RENEWAL_MARGIN_MS,
   MISSING_SECRET_RETRY_MS,
 } from './defaults.js';
-import { hashParts, renderConfig, SpecError, type RenderedConfig } from './render.js';
+import {
+  configWarnings,
+  hashParts,
+  inSpecFieldNames,
+  renderConfig,
+  SpecError,
+  type RenderedConfig,
+} from './render.js';
+import { buildReviewKeySecret, buildReviewService, reviewEnabled, reviewKeyRef } from './review.js';
 import { availability, computeStatus, isSubset, jsonEqual, type CheckResult } from './status.js';
 import {
   buildTbotObjects,
@@ -52,14 +66,18 @@ export interface ClusterReader {
   getDeployment(namespace: string, name: string): V1Deployment | undefined;
   getConfigMap(namespace: string, name: string): V1ConfigMap | undefined;
   /** tbot's ServiceAccount, Role, RoleBinding and output Secret (Secrets come from the Secret cache). */
-  getObject(kind: TbotOwnedKind, namespace: string, name: string): KubernetesObject | undefined;
+  getObject?(kind: TbotOwnedKind, namespace: string, name: string): KubernetesObject | undefined;
+  getService?(namespace: string, name: string): V1Service | undefined;
 }
 
 export interface ClusterWriter {
   applyConfigMap(cm: V1ConfigMap): Promise<void>;
   applyDeployment(d: V1Deployment): Promise<void>;
   /** Server-side apply of one of tbot's ServiceAccount, Role, RoleBinding or output Secret. */
-  applyObject(kind: TbotOwnedKind, obj: KubernetesObject): Promise<void>;
+  applyObject?(kind: TbotOwnedKind, obj: KubernetesObject): Promise<void>;
+  /** spec.review: the callback Service (server-side apply) and a generated key Secret (create once). */
+  applyService?(svc: V1Service): Promise<void>;
+  createSecret?(secret: V1Secret): Promise<boolean>;
   applyStatus(cr: MattermostAccessPlugin, status: MattermostAccessPluginStatus): Promise<void>;
   event(
     cr: MattermostAccessPlugin,
@@ -192,11 +210,12 @@ export class Reconciler {
     try {
       const tbotProblems = validateTbot(raw);
       if (tbotProblems.length > 0) throw new SpecError(tbotProblems);
-      rendered = renderConfig(cr.spec);
+      rendered = renderConfig(cr.spec, cr);
+      const warnings = configWarnings(cr.spec, cr.metadata.annotations);
       config = {
         ok: true,
         reason: REASON.ConfigRendered,
-        message: `Configuration rendered into ConfigMap ${namespace}/${name}`,
+        message: [`Configuration rendered into ConfigMap ${namespace}/${name}`, ...warnings].join('; '),
       };
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
@@ -318,7 +337,7 @@ export class Reconciler {
                 : REASON.IdentityMalformed;
           const hint =
             reason === REASON.IdentityExpired ? '; check that tbot is running and renewing it' : '';
-          identity = { ok: false, reason, message: `${err.message}${hint}` };
+          identity = { ok: false, reason, message: `${inSpecFieldNames(err.message)}${hint}` };
         }
       }
     }
@@ -365,6 +384,10 @@ export class Reconciler {
     if (tbot && rendered) {
       tbotStatus = availability(reader.getDeployment(namespace, tbotNames(name).name), 'tbot');
     }
+    if (rendered && reviewEnabled(cr.spec)) {
+      const wait = await this.reconcileReview(cr, log);
+      if (wait) requeue.push(wait);
+    }
 
     // 4. Status, written only when it differs; Events for transitions.
     const status = computeStatus(
@@ -390,6 +413,8 @@ export class Reconciler {
     if (!jsonEqual(status, cr.status ?? {})) {
       const previous = cr.status?.conditions ?? [];
       await writer.applyStatus(cr, status);
+      // Ready repeats the failing condition's message: one Event (and one log line) per message.
+      const told = new Set<string>();
       for (const type of [
         CONDITION.ConfigValid,
         CONDITION.IdentityValid,
@@ -400,16 +425,57 @@ export class Reconciler {
         const after = findCondition(status.conditions, type);
         if (!after || (before?.status === after.status && before.reason === after.reason)) continue;
         if (!before && after.status === 'True' && type !== CONDITION.Ready) continue;
-        await this.emit(cr, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
+        if (told.has(after.message)) continue;
+        told.add(after.message);
+        const healthy = after.status === 'True';
+        if (healthy) log.info(after.message, { condition: type, reason: after.reason });
+        else log.warn(after.message, { condition: type, reason: after.reason });
+        await this.emit(cr, healthy ? 'Normal' : 'Warning', after.reason, after.message);
       }
     }
     const positive = requeue.filter((ms) => ms > 0);
     return positive.length ? { requeueAfterMs: Math.min(...positive) } : {};
   }
+  /**
+   * spec.review: the callback Service, and the signing key. A key Secret the spec names must exist (the
+   * pods wait for it); without one the operator creates `<name>-review-key` once with a random key.
+   * Returns a requeue delay while the named Secret is missing.
+   */
+  private async reconcileReview(cr: MattermostAccessPlugin, log: Logger): Promise<number | undefined> {
+    const { reader, writer } = this.opts;
+    const namespace = cr.metadata.namespace;
+    const ref = reviewKeyRef(cr);
+    let wait: number | undefined;
+    if (!reader.getSecret(namespace, ref.name)) {
+      if (ref.generated && writer.createSecret) {
+        if (await writer.createSecret(buildReviewKeySecret(cr, this.opts.version))) {
+          log.info('Generated the review signing key', { secret: ref.name });
+          await this.emit(
+            cr,
+            'Normal',
+            EVENT_REASON.ReviewKeyGenerated,
+            `Generated Secret ${namespace}/${ref.name} with the review buttons' signing key`,
+          );
+        }
+      } else if (!ref.generated) {
+        log.warn('The review signing key Secret is missing; the watcher pod waits for it', {
+          secret: ref.name,
+        });
+        wait = MISSING_SECRET_RETRY_MS;
+      }
+    }
+    const svc = withAppliedHash(buildReviewService(cr, this.opts.version));
+    if (writer.applyService && needsApply(svc, reader.getService?.(namespace, svc.metadata!.name!))) {
+      await writer.applyService(svc);
+      log.info('Applied the review callback Service', { service: svc.metadata!.name });
+    }
+    return wait;
+  }
 
   /** Applies what differs of tbot's objects (same skip rule as the watcher's children). */
   private async applyTbot(cr: MattermostAccessPlugin, log: Logger): Promise<void> {
     const { reader, writer } = this.opts;
+    if (!reader.getObject || !writer.applyObject) throw new Error('this cluster client cannot run tbot');
     const ns = cr.metadata.namespace;
     const objects = buildTbotObjects(cr, cr.spec.teleport.tbot!, this.opts.version);
     for (const [kind, obj] of genericTbotObjects(objects)) {

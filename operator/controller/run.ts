@@ -13,8 +13,8 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
   RbacAuthorizationV1Api,
+  type KubeConfig,
   type KubernetesObject,
   type V1ConfigMap,
   type V1Deployment,
@@ -22,6 +22,7 @@ import {
   type V1RoleBinding,
   type V1Secret,
   type V1ServiceAccount,
+  type V1Service,
 } from '@kubernetes/client-node';
 import { startHealthServer, type HealthServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
@@ -45,9 +46,11 @@ import {
 import { shareConnections } from './connections.js';
 import { NotLeaderError } from './errors.js';
 import { KubeClusterWriter } from './kube.js';
+import { loadKubeConfig } from './kubeconfig.js';
 import { LeaderElector } from './leader.js';
 import { createMetrics, type OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
+import { reviewKeyRef } from './review.js';
 import { objectKey, Reflector, type ListResult } from './reflector.js';
 import { WorkQueue } from './queue.js';
 import { withTbotDefaults, type TbotOwnedKind } from './tbot.js';
@@ -87,6 +90,7 @@ export function referencedSecrets(raw: MattermostAccessPlugin): string[] {
     cr.spec?.teleport?.identitySecretRef?.name,
     cr.spec?.mattermost?.tokenSecretRef?.name,
     cr.spec?.mattermost?.caSecretRef?.name,
+    cr.spec?.review?.enabled ? reviewKeyRef(cr).name : undefined,
   ].filter((n): n is string => !!n);
   return [...new Set(names)].map((n) => `${ns}/${n}`);
 }
@@ -112,13 +116,7 @@ function ownerKey(obj: KubernetesObject): string | undefined {
 }
 
 export async function runOperator(opts: OperatorOptions, logger: Logger): Promise<OperatorHandle> {
-  const kc =
-    opts.kubeConfig ??
-    (() => {
-      const k = new KubeConfig();
-      k.loadFromDefault();
-      return k;
-    })();
+  const kc = opts.kubeConfig ?? loadKubeConfig();
   const ns = opts.namespace;
   const connections = shareConnections(kc);
   const core = kc.makeApiClient(CoreV1Api);
@@ -258,6 +256,19 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     logger,
     onRestart: restart('RoleBinding'),
   });
+  const services = new Reflector<V1Service>({
+    kind: 'Service',
+    kubeConfig: kc,
+    path: `/api/v1${nsPath}/services`,
+    labelSelector: managedSelector,
+    list: () =>
+      ns
+        ? core.listNamespacedService({ namespace: ns, labelSelector: managedSelector })
+        : core.listServiceForAllNamespaces({ labelSelector: managedSelector }),
+    handlers: ownedHandlers,
+    logger,
+    onRestart: restart('Service'),
+  });
   const secretHandler = (s: V1Secret) => {
     for (const key of secretIndex.get(objectKey(s)) ?? []) enqueue(key);
   };
@@ -277,7 +288,16 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     RoleBinding: roleBindings as Reflector<KubernetesObject>,
     Secret: secrets as Reflector<KubernetesObject>,
   };
-  const allReflectors = [plugins, deployments, configMaps, secrets, serviceAccounts, roles, roleBindings];
+  const allReflectors = [
+    plugins,
+    deployments,
+    configMaps,
+    secrets,
+    services,
+    serviceAccounts,
+    roles,
+    roleBindings,
+  ];
 
   const isLeader = () => leader;
   const writer = new KubeClusterWriter(kc, {
@@ -285,6 +305,8 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     writes: metrics.apiWrites,
     observeConfigMap: (o) => configMaps.observe(o),
     observeDeployment: (o) => deployments.observe(o),
+    observeService: (o) => services.observe(o),
+    observeSecret: (o) => secrets.observe(o),
     observePlugin: (o) => plugins.observe(o),
     observeObject: (kind, o) => tbotCaches[kind].observe(o as never),
   });
@@ -295,6 +317,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       getDeployment: (n, name) => deployments.get(n, name),
       getConfigMap: (n, name) => configMaps.get(n, name),
       getObject: (kind, n, name) => tbotCaches[kind].get(n, name),
+      getService: (n, name) => services.get(n, name),
     },
     writer,
     defaultImage: opts.watcherImage,
@@ -392,6 +415,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       ['Deployment', deployments],
       ['ConfigMap', configMaps],
       ['Secret', secrets],
+      ['Service', services],
       ['ServiceAccount', serviceAccounts],
       ['Role', roles],
       ['RoleBinding', roleBindings],

@@ -69,6 +69,7 @@ import {
   renderResolutionReply,
   renderReviewReply,
 } from '../mattermost/render.js';
+import { reviewAttachments, showsButtons } from '../review/buttons.js';
 import {
   pluginDataFields,
   postView,
@@ -469,6 +470,30 @@ export class Reconciler {
     return renderRequestPost(postView(current, resolution, this.deps.cluster()));
   }
 
+  /** Props of a root post: our markers, plus Approve/Deny buttons while it is pending ([review] on). */
+  private rootProps(
+    requestId: string,
+    request: AccessRequest | undefined,
+    target: ResolutionTag,
+    channelId: string,
+  ): Record<string, unknown> {
+    const props: Record<string, unknown> = {
+      [POST_PROPS.requestId]: requestId,
+      [POST_PROPS.kind]: 'request',
+    };
+    const review = this.deps.config().review;
+    if (review && showsButtons(review, request, target === '')) {
+      props.attachments = reviewAttachments(review, requestId, channelId, this.now());
+    }
+    return props;
+  }
+
+  /** What the root posts show: the text, and whether they carry buttons (unchanged hash with [review] off). */
+  private rootHash(text: string, request: AccessRequest | undefined, target: ResolutionTag): string {
+    const buttons = showsButtons(this.deps.config().review, request, target === '');
+    return textHash(buttons ? `${text}\u0000buttons` : text);
+  }
+
   private async postRoots(
     requestId: string,
     request: AccessRequest | undefined,
@@ -481,9 +506,9 @@ export class Reconciler {
     const { target } = targetResolution(request, data.resolution);
     const text = this.render(requestId, request, data, target);
     const intentAt = data.postIntentAt ?? this.now();
-    const props = { [POST_PROPS.requestId]: requestId, [POST_PROPS.kind]: 'request' };
     const outcomes = await Promise.all(
       channels.map(async (channelId) => {
+        const props = this.rootProps(requestId, request, target, channelId);
         const outcome = await this.postOnce(
           { channelId, message: text, props, idempotencyKey: `${requestId}/${channelId}` },
           (p) => p.rootId === '' && p.props[POST_PROPS.requestId] === requestId,
@@ -519,7 +544,7 @@ export class Reconciler {
       }
     }
     if (created.length === 0 && dropped.length === 0) return undefined;
-    const hash = textHash(text);
+    const hash = this.rootHash(text, request, target);
     return this.update(
       requestId,
       (cur) => {
@@ -646,13 +671,18 @@ export class Reconciler {
       });
     }
     const text = this.render(requestId, request, data, target);
-    const hash = textHash(text);
+    const hash = this.rootHash(text, request, target);
     if (hash === data.renderedHash && target === data.resolution) return data;
     const outcomes = await Promise.all(
       data.messages.map(async (m): Promise<EditOutcome> => {
+        // The message alone: sent props would replace every prop of the post. With [review] on, the props
+        // are rebuilt and sent on every edit (buttons added, re-signed or removed): Mattermost never shows
+        // us our own buttons' integrations back (the client sends from_bot back with them).
+        const props = this.deps.config().review?.enabled
+          ? this.rootProps(requestId, request, target, m.channelId)
+          : undefined;
         try {
-          // The message alone: sent props would replace every prop of the post (from_bot included).
-          await this.mm('update_post', () => this.deps.mattermost.updatePost(m.postId, text), signal);
+          await this.mm('update_post', () => this.deps.mattermost.updatePost(m.postId, text, props), signal);
           return { m, ok: true as const };
         } catch (err) {
           return { m, ok: false as const, refusal: refusalOf(err, 'edit'), err };

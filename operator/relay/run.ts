@@ -29,6 +29,7 @@ import { RuleStore } from './rules.js';
 import { clientSettingsChanged, SwappableMattermost, TokenRotation } from './token.js';
 import { checkMattermost, checkTeleport, connectMattermost, connectTeleportWithRetry } from './startup.js';
 import type { ClusterInfo } from './view.js';
+import { startReview, type ReviewListener, type ReviewOverrides } from '../review/index.js';
 
 export interface WatcherHandle {
   /** undefined when ready, otherwise why not (the /readyz body). */
@@ -48,6 +49,8 @@ export interface WatcherInternals extends WatcherHandle {
   readiness: Readiness;
   /** The health listener's port (useful when listen_addr used port 0). */
   httpPort: number;
+  /** The review click listener's port, when [review] is enabled. */
+  reviewPort?: number;
   /** Resolves when the watch is initialised and no request has work left. */
   idle(): Promise<void>;
   /** Stops at once without finishing anything, like a crash (tests). */
@@ -60,6 +63,8 @@ export interface WatcherDeps {
   /** Builds a client for new [mattermost] settings (a rotated token); default: the real client. */
   mattermostFactory?: (cfg: MattermostConfig) => MattermostApi | Promise<MattermostApi>;
   tuning?: Partial<RelayTuning>;
+  /** Test seams of native reviews (operator/review). */
+  review?: ReviewOverrides;
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 15_000;
@@ -207,8 +212,18 @@ export async function runWatcher(
   };
   updateIdentityExpiry();
 
+  let review: ReviewListener | undefined;
+  try {
+    review = await startReview(() => config, teleport, logger, deps.review, metrics.registry);
+  } catch (err) {
+    if (ownsTeleport) teleport.close();
+    await health.close();
+    throw err;
+  }
+
   const release = async () => {
     stopController.abort();
+    await review?.close();
     if (ownsTeleport) teleport.close();
     await health.close();
   };
@@ -295,6 +310,7 @@ export async function runWatcher(
     readiness,
     metrics,
     httpPort: health.port,
+    ...(review ? { reviewPort: review.port } : {}),
     done,
     queue,
     catchUp,

@@ -14,7 +14,10 @@ import type {
   AccessRequest,
   ListAccessRequestsFilter,
   PingInfo,
+  ReviewSubmission,
   TeleportApi,
+  TeleportReviewApi,
+  TeleportUser,
   WatchEvent,
   WatchKindName,
 } from './api.js';
@@ -25,8 +28,12 @@ import {
   accessRequestFromProto,
   pingFromProto,
   ruleFromProto,
+  stateToProto,
+  userFromProto,
   watchEventFromProto,
 } from './convert.js';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { UsersService } from './gen/teleport/users/v1/users_service_pb.js';
 import { AccessMonitoringRulesService } from './gen/teleport/accessmonitoringrules/v1/access_monitoring_rules_pb.js';
 import { AuthService, EventSchema, Operation } from './gen/teleport/legacy/client/proto/authservice_pb.js';
 import type { Event } from './gen/teleport/legacy/client/proto/authservice_pb.js';
@@ -62,7 +69,7 @@ export interface ConnectOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface TeleportClient extends TeleportApi {
+export interface TeleportClient extends TeleportApi, TeleportReviewApi {
   /** NotAfter of the identity in use (for logs, metrics and status). */
   identityExpiry(): Date;
   identity(): Identity;
@@ -334,6 +341,62 @@ class TeleportGrpcClient implements TeleportClient {
       return out;
     } catch (err) {
       throw this.fail(err, 'Teleport ListAccessMonitoringRulesWithFilter');
+    }
+  }
+
+  async getAccessRequest(id: string): Promise<AccessRequest | undefined> {
+    const found = await this.listAccessRequests({ id });
+    return found.find((r) => r.id === id);
+  }
+
+  async submitReviewOnBehalf(s: ReviewSubmission): Promise<AccessRequest> {
+    try {
+      const updated = await unaryCall(
+        this.conn.client,
+        AuthService.method.submitAccessReview,
+        {
+          RequestID: s.requestId,
+          Review: {
+            Author: s.author,
+            ProposedState: stateToProto(s.proposedState),
+            Reason: s.reason,
+            Created: timestampFromDate(new Date()),
+            submittedOnBehalfOfAuthor: true,
+          },
+        },
+        this.callOpts(),
+      );
+      return accessRequestFromProto(updated);
+    } catch (err) {
+      throw this.fail(err, `Teleport SubmitAccessReview for request ${s.requestId}`);
+    }
+  }
+
+  async listUsers(
+    pageToken: string,
+    pageSize: number,
+  ): Promise<{ users: TeleportUser[]; nextPageToken: string }> {
+    try {
+      const page = await unaryCall(
+        this.conn.client,
+        UsersService.method.listUsers,
+        { pageSize, pageToken, filter: { SkipSystemUsers: true } },
+        this.callOpts(),
+      );
+      return { users: page.users.map(userFromProto), nextPageToken: page.nextPageToken };
+    } catch (err) {
+      throw this.fail(err, 'Teleport ListUsers');
+    }
+  }
+
+  async getUser(name: string): Promise<TeleportUser | undefined> {
+    try {
+      const res = await unaryCall(this.conn.client, UsersService.method.getUser, { name }, this.callOpts());
+      return res.user ? userFromProto(res.user) : undefined;
+    } catch (err) {
+      const e = this.fail(err, `Teleport GetUser ${JSON.stringify(name)}`);
+      if (isTeleportError(e, 'NotFound')) return undefined;
+      throw e;
     }
   }
 

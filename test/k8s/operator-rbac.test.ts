@@ -152,6 +152,7 @@ it('grants no spec writes on the resources and no deletes (Secret writes only fo
     expect(await can('escalate', 'rbac.authorization.k8s.io', resource)).toBe(false);
     expect(await can('bind', 'rbac.authorization.k8s.io', resource)).toBe(false);
   }
+  expect(await can('delete', '', 'services')).toBe(false);
   expect(await can('delete', 'apps', 'deployments')).toBe(false);
   expect(await can('delete', '', 'configmaps')).toBe(false);
   expect(await can('list', '', 'pods')).toBe(false);

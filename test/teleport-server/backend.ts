@@ -87,6 +87,7 @@ export class FakeBackend {
       systemAnnotations: partial.systemAnnotations ?? {},
       loginHint: partial.loginHint ?? '',
       ...(partial.promotedAccessList ? { promotedAccessList: partial.promotedAccessList } : {}),
+      ...(partial.requestKind ? { requestKind: partial.requestKind } : {}),
     };
     this.requests.set(req.id, req);
     this.emitRequestPut(req);
@@ -113,6 +114,8 @@ export class FakeBackend {
       reason: review.reason ?? '',
       created: review.created ?? new Date(),
       ...(review.promotedAccessListTitle ? { promotedAccessListTitle: review.promotedAccessListTitle } : {}),
+      ...(review.submittedBy ? { submittedBy: review.submittedBy } : {}),
+      ...(review.onBehalfOfAuthor ? { onBehalfOfAuthor: true } : {}),
     });
     const count = (s: RequestState): number => req.reviews.filter((r) => r.proposedState === s).length;
     if (count('DENIED') >= this.denyThreshold) {

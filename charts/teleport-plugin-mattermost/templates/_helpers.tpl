@@ -75,7 +75,8 @@ app.kubernetes.io/component: operator
 {{- if .Values.operator.serviceAccount.create -}}
 {{- default (include "tpm.operator.fullname" .) .Values.operator.serviceAccount.name -}}
 {{- else -}}
-{{- required "operator.serviceAccount.name is required when operator.serviceAccount.create is false: name an existing ServiceAccount" .Values.operator.serviceAccount.name -}}
+{{- /* values.schema.json requires the name when create is false */ -}}
+{{- .Values.operator.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
 
@@ -113,6 +114,17 @@ Input: a severity string.
 {{- else if eq $s "TRACE" -}}DEBUG
 {{- else -}}{{ $s }}
 {{- end -}}
+{{- end -}}
+
+{{/*
+Values the chart accepts for compatibility but cannot honour, one warning per line (shown by NOTES and put on
+the MattermostAccessPlugin's teleport-plugins.dev/chart-warnings annotation, which its status repeats).
+*/}}
+{{- define "tpm.droppedValues" -}}
+{{- $output := toString .Values.log.output -}}
+{{- if not (has (lower $output) (list "" "stdout" "stderr")) -}}
+log.output={{ $output }} is ignored: in Kubernetes the watcher logs to its container's stderr (read it with kubectl logs); set log.output to stderr
+{{ end -}}
 {{- end -}}
 
 {{/*
@@ -228,18 +240,10 @@ outputs:
 {{- end -}}
 
 {{/*
-Fails early, with advice, on values the chart cannot honour (contradictions the schema cannot express).
+Fails early, with advice, on values the chart cannot honour and the schema cannot express.
 */}}
 {{- define "tpm.validate" -}}
-{{- if .Values.mattermost.url -}}
-{{- if not (include "tpm.teleportAddress" .) -}}
-{{- fail "teleport.address is required when mattermost.url is set: the Teleport Proxy (host:443) or Auth (host:3025) address" -}}
-{{- end -}}
-{{- if not (include "tpm.identitySecretName" .) -}}
-{{- fail "teleport.identitySecretName is required when mattermost.url is set: the Secret holding the plugin's Teleport identity (from tbot or `tctl auth sign --format=file`)" -}}
-{{- end -}}
-{{- if and (not .Values.mattermost.tokenFromSecret) (not .Values.mattermost.token) -}}
-{{- fail "mattermost.token or mattermost.tokenFromSecret is required when mattermost.url is set: the bot's access token, or the name of an existing Secret holding it" -}}
-{{- end -}}
-{{- end -}}
+{{- /* The rules the schema can express (required keys when mattermost.url is set, unless tbot provides the
+address and the identity Secret; tbot's addresses and clusterName; the operator's ServiceAccount; Teleport's
+upstream image) are in values.schema.json, so helm lint --strict applies them too. */ -}}
 {{- end -}}
