@@ -15,6 +15,7 @@ import {
 import { maskUrl, normalizeBaseUrl, trustCaFile } from './connection.js';
 import { createLookups } from './lookup.js';
 import { parseRecipient } from './recipient.js';
+import { PacingGate } from './pacing.js';
 import { createTransport, type Transport } from './transport.js';
 
 export { maskUrl, normalizeBaseUrl, trustCaFile } from './connection.js';
@@ -109,7 +110,9 @@ export function createMattermostClient(
       url: maskUrl(cfg.url),
     });
   }
+  const pacing = new PacingGate();
   const t: Transport = createTransport({
+    gate: pacing,
     baseUrl,
     token: cfg.token,
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -153,6 +156,7 @@ export function createMattermostClient(
   const enc = encodeURIComponent;
 
   return {
+    pacing,
     getMe,
 
     resolveRecipient(recipient: string): Promise<ResolvedRecipient> {

@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger.js';
 import type { TeleportApi } from '../teleport/api.js';
 import { CatchUp } from './catchup.js';
 import { runEventLoop } from './events.js';
-import { createRelayMetrics, type RelayMetrics } from './metrics.js';
+import { createRelayMetrics, registerPacingMetrics, type RelayMetrics } from './metrics.js';
 import { KeyedQueue } from './queue.js';
 import { probeMattermost, Readiness } from './readiness.js';
 import {
@@ -110,6 +110,7 @@ export async function runWatcher(
     throw err;
   }
   const { teleport, mattermost, ownsTeleport } = clients;
+  if (mattermost.pacing) registerPacingMetrics(metrics.registry, mattermost.pacing);
   const identity = teleport as TeleportApi & MaybeIdentityExpiry;
   const updateIdentityExpiry = () => {
     const expiry = identity.identityExpiry?.();

@@ -1,0 +1,192 @@
+// The pacing gate: every Mattermost call of the process waits here before it is sent, so that a burst
+// is drained at the server's rate limit instead of bouncing off it.
+//
+// Why one gate per process: Mattermost's limiter (throttled's GCRA) keys by client address (or token),
+// so all workers of the watcher share one bucket. Workers backing off on their own after a 429 leave the
+// limit unused in waves; one shared model of the bucket lets each call go the moment a token is there.
+//
+// The model, fed by every answer:
+// - `X-Ratelimit-Remaining` is the number of calls the bucket still allows after this one (floored).
+//   Each answer re-bases the model on it, minus the calls sent after this one that are still in flight
+//   (the server has probably not counted them yet). Re-basing on every answer makes this a closed loop:
+//   an estimate of the refill rate that is too low is corrected by the next answers' higher Remaining.
+// - The refill rate is not in the headers. `X-Ratelimit-Reset` is whole seconds until the bucket is full
+//   (rounded up), so (Limit − Remaining − 1) / Reset is a lower bound of the rate; the gate keeps the
+//   highest bound seen, and falls back to this answer's bound after a 429 (the rate may have been lowered).
+//   It never pauses everyone until the reset: with 1-second granularity that idles the limit for most
+//   of a second (measured 5× slower).
+// - A 429 without rate-limit headers (a proxy's) pauses the gate for its Retry-After.
+// - A 2xx without rate-limit headers means the limiter is off: calls pass at once, with no added latency
+//   (enter() then returns synchronously, not even a promise).
+// Waiting calls leave in arrival order (FIFO), so one recipient's retries queue behind other recipients'
+// first attempts instead of starving them.
+
+export interface PacingClock {
+  now(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+const realClock: PacingClock = {
+  now: () => performance.now(),
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** Refill rate floor (calls per ms): the gate never stalls for lack of an estimate. */
+const MIN_RATE_PER_MS = 1 / 1000;
+
+export interface HeaderSource {
+  get(name: string): string | null;
+}
+
+export interface PacingOptions {
+  clock?: PacingClock;
+  /** Called with how long each call waited at the gate (ms), for a histogram. */
+  onWait?: (ms: number) => void;
+}
+
+interface Waiter {
+  resolve: (ticket: number) => void;
+  since: number;
+}
+
+function headerNumber(headers: HeaderSource, name: string): number | undefined {
+  const raw = headers.get(name);
+  if (raw === null || raw.trim() === '') return undefined;
+  const n = Number(raw);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+export class PacingGate {
+  private readonly clock: PacingClock;
+  /** X-Ratelimit-Limit (the bucket size); undefined while the server sends no rate-limit headers. */
+  private limit: number | undefined;
+  private base = 0;
+  private baseAt = 0;
+  /** The ticket whose answer set `base`; older answers carry older news and do not re-base. */
+  private baseTicket = 0;
+  private sentSinceBase = 0;
+  private ratePerMs = MIN_RATE_PER_MS;
+  private pausedUntil = 0;
+  private nextTicket = 1;
+  private readonly inFlight = new Set<number>();
+  private readonly queue: Waiter[] = [];
+  private timer: unknown;
+  /** Called with how long each call that had to wait waited (ms); settable later (metrics). */
+  onWait: ((ms: number) => void) | undefined;
+
+  constructor(opts: PacingOptions = {}) {
+    this.clock = opts.clock ?? realClock;
+    this.onWait = opts.onWait;
+  }
+
+  /** Whether the server's answers currently carry rate-limit headers. */
+  get pacing(): boolean {
+    return this.limit !== undefined;
+  }
+
+  /** Calls the model thinks the bucket allows now (undefined when not pacing). */
+  get tokens(): number | undefined {
+    return this.limit === undefined ? undefined : this.tokensAt(this.clock.now());
+  }
+
+  /** Calls waiting at the gate. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** The refill rate the gate paces with, in calls per second (undefined when not pacing). */
+  get ratePerSecond(): number | undefined {
+    return this.limit === undefined ? undefined : this.ratePerMs * 1000;
+  }
+
+  /** A ticket to send one call now, or a promise of one. Pass the ticket to leave() with the answer. */
+  enter(): number | Promise<number> {
+    if (this.queue.length === 0 && this.mayPass(this.clock.now())) return this.pass();
+    return new Promise<number>((resolve) => {
+      this.queue.push({ resolve, since: this.clock.now() });
+      this.pump();
+    });
+  }
+
+  /** The call of `ticket` got an answer (its headers), or failed without one (no headers). */
+  leave(ticket: number, status?: number, headers?: HeaderSource): void {
+    this.inFlight.delete(ticket);
+    if (headers) this.observe(ticket, status ?? 0, headers);
+    this.pump();
+  }
+
+  /** How long a call entering now would wait, roughly (ms); for the retry delay after a paced 429. */
+  estimatedWaitMs(): number {
+    const now = this.clock.now();
+    if (now < this.pausedUntil) return this.pausedUntil - now;
+    if (this.limit === undefined) return 0;
+    const missing = 1 + this.queue.length - this.tokensAt(now);
+    return missing <= 0 ? 0 : Math.ceil(missing / this.ratePerMs);
+  }
+
+  private observe(ticket: number, status: number, headers: HeaderSource): void {
+    const now = this.clock.now();
+    const limit = headerNumber(headers, 'X-Ratelimit-Limit');
+    const remaining = headerNumber(headers, 'X-Ratelimit-Remaining');
+    if (limit === undefined || remaining === undefined || limit < 1) {
+      if (status === 429) {
+        const wait = headerNumber(headers, 'Retry-After');
+        this.pausedUntil = Math.max(this.pausedUntil, now + (wait ?? 1) * 1000);
+      } else if (status >= 200 && status < 300) {
+        this.limit = undefined; // the limiter is off
+      }
+      return;
+    }
+    const reset = headerNumber(headers, 'X-Ratelimit-Reset');
+    const bound = reset ? Math.max(0, limit - remaining - 1) / (reset * 1000) : 0;
+    if (status === 429 || this.limit === undefined) this.ratePerMs = Math.max(MIN_RATE_PER_MS, bound);
+    else this.ratePerMs = Math.max(this.ratePerMs, bound);
+    this.limit = limit;
+    if (ticket < this.baseTicket) return;
+    let sentLater = 0;
+    for (const t of this.inFlight) if (t > ticket) sentLater++;
+    this.base = remaining;
+    this.baseAt = now;
+    this.baseTicket = ticket;
+    this.sentSinceBase = sentLater;
+  }
+
+  private tokensAt(now: number): number {
+    const limit = this.limit ?? Infinity;
+    return Math.min(limit, this.base + (now - this.baseAt) * this.ratePerMs) - this.sentSinceBase;
+  }
+
+  private mayPass(now: number): boolean {
+    if (now < this.pausedUntil) return false;
+    return this.limit === undefined || this.tokensAt(now) >= 1;
+  }
+
+  private pass(): number {
+    const ticket = this.nextTicket++;
+    this.inFlight.add(ticket);
+    if (this.limit !== undefined) this.sentSinceBase++;
+    return ticket;
+  }
+
+  private pump(): void {
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    const now = this.clock.now();
+    while (this.queue.length > 0 && this.mayPass(now)) {
+      const waiter = this.queue.shift()!;
+      this.onWait?.(now - waiter.since);
+      waiter.resolve(this.pass());
+    }
+    if (this.queue.length === 0) return;
+    const delay = now < this.pausedUntil ? this.pausedUntil - now : (1 - this.tokensAt(now)) / this.ratePerMs;
+    this.timer = this.clock.setTimer(
+      () => {
+        this.timer = undefined;
+        this.pump();
+      },
+      Math.max(1, Math.ceil(delay)),
+    );
+  }
+}
