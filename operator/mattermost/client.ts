@@ -35,6 +35,8 @@ export interface MattermostClientOptions {
   userAgent?: string;
   /** Largest answer body read (transport.ts MAX_BODY_BYTES by default). */
   maxBodyBytes?: number;
+  /** Pace calls by the server's rate-limit headers (pacing.ts); on unless false (tests compare). */
+  pacing?: boolean;
 }
 
 interface ServerPost {
@@ -110,9 +112,9 @@ export function createMattermostClient(
       url: maskUrl(cfg.url),
     });
   }
-  const pacing = new PacingGate();
+  const pacing = opts.pacing === false ? undefined : new PacingGate();
   const t: Transport = createTransport({
-    gate: pacing,
+    ...(pacing ? { gate: pacing } : {}),
     baseUrl,
     token: cfg.token,
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -156,7 +158,7 @@ export function createMattermostClient(
   const enc = encodeURIComponent;
 
   return {
-    pacing,
+    ...(pacing ? { pacing } : {}),
     getMe,
 
     resolveRecipient(recipient: string): Promise<ResolvedRecipient> {
