@@ -15,7 +15,9 @@
 //   highest bound seen, and falls back to this answer's bound after a 429 (the rate may have been lowered).
 //   It never pauses everyone until the reset: with 1-second granularity that idles the limit for most
 //   of a second (measured 5× slower).
-// - A 429 without rate-limit headers (a proxy's) pauses the gate for its Retry-After.
+// - A 429 without rate-limit headers (a proxy's) does not pause the gate: that call's retry honours its
+//   Retry-After (retry.ts), as before. (A gate-wide pause was tried: test/integration/relay/
+//   hostile-answers.test.ts then ended with an approved request's posts not edited; see the report.)
 // - A 2xx without rate-limit headers means the limiter is off: calls pass at once, with no added latency
 //   (enter() then returns synchronously, not even a promise).
 // Waiting calls leave in arrival order (FIFO), so one recipient's retries queue behind other recipients'
@@ -68,7 +70,6 @@ export class PacingGate {
   private baseTicket = 0;
   private sentSinceBase = 0;
   private ratePerMs = MIN_RATE_PER_MS;
-  private pausedUntil = 0;
   private nextTicket = 1;
   private readonly inFlight = new Set<number>();
   private readonly queue: Waiter[] = [];
@@ -120,7 +121,6 @@ export class PacingGate {
   /** How long a call entering now would wait, roughly (ms); for the retry delay after a paced 429. */
   estimatedWaitMs(): number {
     const now = this.clock.now();
-    if (now < this.pausedUntil) return this.pausedUntil - now;
     if (this.limit === undefined) return 0;
     const missing = 1 + this.queue.length - this.tokensAt(now);
     return missing <= 0 ? 0 : Math.ceil(missing / this.ratePerMs);
@@ -131,12 +131,8 @@ export class PacingGate {
     const limit = headerNumber(headers, 'X-Ratelimit-Limit');
     const remaining = headerNumber(headers, 'X-Ratelimit-Remaining');
     if (limit === undefined || remaining === undefined || limit < 1) {
-      if (status === 429) {
-        const wait = headerNumber(headers, 'Retry-After');
-        this.pausedUntil = Math.max(this.pausedUntil, now + (wait ?? 1) * 1000);
-      } else if (status >= 200 && status < 300) {
-        this.limit = undefined; // the limiter is off
-      }
+      // A 429 without them (a proxy's) is left to the caller's retry, which honours its Retry-After.
+      if (status >= 200 && status < 300) this.limit = undefined; // the limiter is off
       return;
     }
     const reset = headerNumber(headers, 'X-Ratelimit-Reset');
@@ -159,7 +155,6 @@ export class PacingGate {
   }
 
   private mayPass(now: number): boolean {
-    if (now < this.pausedUntil) return false;
     return this.limit === undefined || this.tokensAt(now) >= 1;
   }
 
@@ -180,7 +175,7 @@ export class PacingGate {
       waiter.resolve(this.pass());
     }
     if (this.queue.length === 0) return;
-    const delay = now < this.pausedUntil ? this.pausedUntil - now : (1 - this.tokensAt(now)) / this.ratePerMs;
+    const delay = (1 - this.tokensAt(now)) / this.ratePerMs;
     this.timer = this.clock.setTimer(
       () => {
         this.timer = undefined;

@@ -189,7 +189,9 @@ export function createTransport(opts: TransportOptions): Transport {
       // Something that is not Mattermost (an auth proxy) may answer while Mattermost is away.
       outage.answered();
     }
-    if (failure?.kind === 'RateLimited' && opts.gate?.pacing) failure = pacedRetry(failure, opts.gate);
+    if (failure?.kind === 'RateLimited' && opts.gate && response.headers.has('X-Ratelimit-Remaining')) {
+      failure = pacedRetry(failure, opts.gate);
+    }
     if (failure) {
       opts.logger.debug('Mattermost call failed', {
         op,

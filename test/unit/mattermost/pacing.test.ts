@@ -155,16 +155,12 @@ describe('PacingGate', () => {
     expect(passed).toEqual([0]);
   });
 
-  it('a 429 without rate-limit headers pauses every call for its Retry-After', async () => {
+  it('a 429 without rate-limit headers (a proxy) holds no one: that call retries after its Retry-After', () => {
     const clock = new FakeClock();
     const gate = new PacingGate({ clock });
     gate.leave(gate.enter() as number, 429, headers({ 'Retry-After': 2 }));
-    const passed: number[] = [];
-    enterMany(gate, 3, passed);
-    await clock.advance(1999);
-    expect(passed).toEqual([]);
-    await clock.advance(1);
-    expect(passed).toEqual([0, 1, 2]);
+    expect(typeof gate.enter()).toBe('number');
+    expect(gate.estimatedWaitMs()).toBe(0);
   });
 
   it('stops pacing when a 2xx comes without rate-limit headers (limiter turned off)', async () => {
