@@ -12,7 +12,9 @@
 //   an estimate of the refill rate that is too low is corrected by the next answers' higher Remaining.
 // - The refill rate is not in the headers. `X-Ratelimit-Reset` is whole seconds until the bucket is full
 //   (rounded up), so (Limit − Remaining − 1) / Reset is a lower bound of the rate; the gate keeps the
-//   highest bound seen, and falls back to this answer's bound after a 429 (the rate may have been lowered).
+//   highest bound seen, and slows by 10% on each 429 (the rate may have been lowered), never below the bound.
+//   A measured refill over one-second windows in which the bucket was never full (RefillWindow) replaces
+//   the bound when it is higher: the bound alone is half the real rate whenever the rate exceeds the burst.
 //   It never pauses everyone until the reset: with 1-second granularity that idles the limit for most
 //   of a second (measured 5× slower).
 // - A 429 without rate-limit headers (a proxy's) does not pause the gate: that call's retry honours its
@@ -60,6 +62,39 @@ function headerNumber(headers: HeaderSource, name: string): number | undefined {
   return Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
+/** How long the refill is measured over before the measurement is used. */
+const WINDOW_MS = 1000;
+
+/**
+ * Measures the refill rate: over a window in which the bucket was never full, tokens refilled =
+ * the change in Remaining + the calls it let through. Used slightly discounted (floors and answers
+ * arriving out of order make it ±1–2 calls per window), and only while it beats the Reset bound.
+ */
+class RefillWindow {
+  private from: { at: number; remaining: number } | undefined;
+  private passed = 0;
+
+  /** Adds an answer; returns a rate (per ms) when a window is complete. */
+  sample(now: number, limit: number, remaining: number, passed: boolean): number | undefined {
+    if (remaining >= limit - 1) {
+      this.from = undefined; // a full bucket wastes refill: nothing to measure
+      return undefined;
+    }
+    if (!this.from) {
+      this.from = { at: now, remaining };
+      this.passed = 0;
+      return undefined;
+    }
+    if (passed) this.passed++;
+    const span = now - this.from.at;
+    if (span < WINDOW_MS) return undefined;
+    const rate = (0.95 * (remaining - this.from.remaining + this.passed)) / span;
+    this.from = { at: now, remaining };
+    this.passed = 0;
+    return rate > 0 ? rate : undefined;
+  }
+}
+
 export class PacingGate {
   private readonly clock: PacingClock;
   /** X-Ratelimit-Limit (the bucket size); undefined while the server sends no rate-limit headers. */
@@ -70,6 +105,7 @@ export class PacingGate {
   private baseTicket = 0;
   private sentSinceBase = 0;
   private ratePerMs = MIN_RATE_PER_MS;
+  private readonly window = new RefillWindow();
   private nextTicket = 1;
   private readonly inFlight = new Set<number>();
   private readonly queue: Waiter[] = [];
@@ -137,8 +173,11 @@ export class PacingGate {
     }
     const reset = headerNumber(headers, 'X-Ratelimit-Reset');
     const bound = reset ? Math.max(0, limit - remaining - 1) / (reset * 1000) : 0;
-    if (status === 429 || this.limit === undefined) this.ratePerMs = Math.max(MIN_RATE_PER_MS, bound);
+    const measured = this.window.sample(now, limit, remaining, status !== 429);
+    if (this.limit === undefined) this.ratePerMs = Math.max(MIN_RATE_PER_MS, bound);
+    else if (status === 429) this.ratePerMs = Math.max(MIN_RATE_PER_MS, bound, 0.9 * this.ratePerMs);
     else this.ratePerMs = Math.max(this.ratePerMs, bound);
+    if (measured !== undefined) this.ratePerMs = Math.max(MIN_RATE_PER_MS, bound, measured);
     this.limit = limit;
     if (ticket < this.baseTicket) return;
     let sentLater = 0;

@@ -186,12 +186,30 @@ describe('PacingGate', () => {
     expect(gate.tokens).toBe(0);
   });
 
-  it('a lower rate after a 429 replaces the higher bound seen before', () => {
+  it('slows by 10% on each 429, down to the bound of the 429 itself', () => {
     const clock = new FakeClock();
     const gate = new PacingGate({ clock });
     gate.leave(gate.enter() as number, 201, limited(0, 1)); // ≥ 100/s
     expect(gate.ratePerSecond).toBe(100);
     gate.leave(gate.enter() as number, 429, limited(0, 5)); // now ≥ 20/s only
-    expect(gate.ratePerSecond).toBe(20);
+    expect(gate.ratePerSecond).toBeCloseTo(90);
+    for (let i = 0; i < 30; i++) gate.leave(gate.enter() as number, 429, limited(0, 5));
+    expect(gate.ratePerSecond).toBeCloseTo(20);
+  });
+
+  it('measures the refill over a window in which the bucket was never full', async () => {
+    const clock = new FakeClock();
+    const gate = new PacingGate({ clock });
+    // A 200/s bucket of 101: the Reset bound says only ≥ 100/s.
+    gate.leave(gate.enter() as number, 201, limited(50, 1));
+    expect(gate.ratePerSecond).toBe(50);
+    // Over one second 150 calls pass while the server refills 200: Remaining climbs from 50 towards 99.
+    for (let i = 1; i <= 150; i++) {
+      clock.t = (i * 1000) / 150;
+      const remaining = Math.floor(50 + (200 * clock.t) / 1000 - i);
+      gate.leave(gate.enter() as number, 201, limited(Math.min(remaining, 99), 1));
+    }
+    expect(gate.ratePerSecond).toBeGreaterThan(180);
+    expect(gate.ratePerSecond).toBeLessThanOrEqual(200);
   });
 });
