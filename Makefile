@@ -6,7 +6,7 @@ export TOOLS_DIR
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 CHART := charts/teleport-plugin-mattermost
 
-.PHONY: all deps tools build lint format test test-unit test-integration test-k8s test-chart test-clone demo bench clean
+.PHONY: all deps tools build lint format test test-unit test-integration test-k8s test-chart test-clone test-image image push demo bench clean
 
 all: build
 
@@ -28,6 +28,7 @@ build: deps
 lint: deps
 	bash scripts/npm-ci.sh --check
 	node test/lint/repo-paths.mjs
+	node test/image/dockerfile.ts
 	eslint .
 	prettier --check .
 	tsc -p tsconfig.json --noEmit
@@ -47,6 +48,17 @@ test-k8s: deps tools build
 test-chart: tools
 	bash test/chart/run.sh
 
+# The Dockerfile's stages performed without an engine, then the result run (test/image/build.test.ts).
+test-image: deps
+	$(JEST) --selectProjects image
+
+# The image, with docker, podman or buildah: IMAGE=registry.example.com/team/teleport-plugin-mattermost make
+# image push. Tagged <package.json version>-<git sha>; prints the chart's --set flags for it.
+image:
+	bash scripts/image.sh build
+push:
+	bash scripts/image.sh push
+
 # The unit tier and the chart lint from a copy of the tracked files with nothing beside it (see the script).
 test-clone: deps
 	bash test/clone/run.sh .tmp/clone
@@ -56,7 +68,7 @@ test-clone: deps
 # Adding a tier is one word in TEST_TIERS: a jest project needs nothing else (`test-tier-<name>` runs
 # `jest --selectProjects <name>`); any other tier defines its command as `tier-<name>` below.
 TEST_STEPS := build tools
-TEST_TIERS := lint unit integration chart k8s clone
+TEST_TIERS := lint unit integration image chart k8s clone
 RESULTS := .tmp/results
 jest-tier = $(JEST) --selectProjects $* --json --outputFile=$(RESULTS)/$*.json
 tier-build = $(MAKE) --no-print-directory build

@@ -14,6 +14,7 @@ import { r1MattermostDown, r2StreamCuts, r3Kill9, r4IdentityRotation } from './s
 import { p4Operator } from './scenarios/operator.js';
 import { p1Latency, p2Burst, p3Memory, p3MemoryWithHeapFlags, p5Startup } from './scenarios/perf.js';
 import { p6ManyRecipients } from './scenarios/recipients.js';
+import { n1ReviewClicks } from './scenarios/review.js';
 
 const SCENARIOS: Record<string, Scenario> = {
   P1: p1Latency,
@@ -27,6 +28,7 @@ const SCENARIOS: Record<string, Scenario> = {
   R2: r2StreamCuts,
   R3: r3Kill9,
   R4: r4IdentityRotation,
+  N1: n1ReviewClicks,
 };
 
 /** Not in the default run (kept to ~15 minutes); run by name. */

@@ -1,8 +1,8 @@
 // Prints the closing lines of `make test`: one per step or tier, then "tests: N passed, N failed" summing
 // them all, and exits 1 if anything failed. Usage: summary.mjs <results dir> <tier>…
 // Per tier the results dir holds <tier>.rc (its exit code) and, depending on the tier, <tier>.json
-// (jest's --json output) and/or <tier>.log (helm-unittest's "Tests:" lines and our scripts'
-// "Checks: N passed, N failed" lines). A tier that exited non-zero without reporting a failed test
+// (jest's --json output) and/or <tier>.log (helm-unittest's "Tests:" lines, where errored tests count as
+// failed, and our scripts' "Checks: N passed, N failed" lines). A tier that exited non-zero without reporting a failed test
 // (a crash, a lint error, a missing tool) counts as one failure, so nothing fails silently.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,11 +19,11 @@ export function tierCounts(dir, tier) {
   const log = path.join(dir, `${tier}.log`);
   if (fs.existsSync(log)) {
     const text = fs.readFileSync(log, 'utf8');
-    for (const m of text.matchAll(
-      /^(?:Tests|Checks):\s+(?:(\d+) failed, )?(\d+) passed(?:, (\d+) failed)?/gm,
-    )) {
-      counts.failed += Number(m[1] ?? m[3] ?? 0);
-      counts.passed += Number(m[2]);
+    // e.g. "Tests:       2 failed, 2 errored, 75 passed, 77 total" (helm-unittest), "Checks: 12 passed, 1 failed".
+    for (const [line] of text.matchAll(/^(?:Tests|Checks):.*$/gm)) {
+      const count = (word) => Number(new RegExp(`(\\d+) ${word}`).exec(line)?.[1] ?? 0);
+      counts.failed += count('failed') + count('errored');
+      counts.passed += count('passed');
     }
   }
   const rcFile = path.join(dir, `${tier}.rc`);

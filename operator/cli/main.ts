@@ -45,7 +45,8 @@ Flags:
   -d, --debug         Enable verbose (DEBUG) logging, whatever [log] severity says
   -h, --help          Show this help
 
-Signals: SIGTERM/SIGINT stop gracefully (finishing in-flight posts); SIGHUP reloads recipients and log level.
+Signals: SIGTERM/SIGINT stop gracefully (finishing in-flight posts); SIGHUP reloads recipients, log level
+and the Mattermost token (a change of a token file is picked up by itself).
 `,
   configure: `Usage: teleport-mattermost configure
 
@@ -229,15 +230,24 @@ async function operator(args: string[]): Promise<number> {
     version: versionLine(),
     namespace: namespace ?? '(all)',
   });
-  const handle = await runOperator(
-    {
-      ...(namespace ? { namespace } : {}),
-      metricsAddr: String(values['metrics-addr']),
-      leaderElect: parseBool('leader-elect', values['leader-elect'] as string | undefined, true),
-      watcherImage: (values['watcher-image'] as string | undefined) ?? DEFAULT_WATCHER_IMAGE,
-    },
-    logger,
-  );
+  const leaderElect = parseBool('leader-elect', values['leader-elect'] as string | undefined, true);
+  let handle: Awaited<ReturnType<typeof runOperator>>;
+  try {
+    handle = await runOperator(
+      {
+        ...(namespace ? { namespace } : {}),
+        metricsAddr: String(values['metrics-addr']),
+        leaderElect,
+        watcherImage: (values['watcher-image'] as string | undefined) ?? DEFAULT_WATCHER_IMAGE,
+      },
+      logger,
+    );
+  } catch (err) {
+    // No cluster to talk to: a configuration error, not something a restart or a retry fixes.
+    if (!(err instanceof Error) || err.name !== 'KubeConfigError') throw err;
+    process.stderr.write(`teleport-mattermost: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info(`Received ${signal}, stopping the operator`);

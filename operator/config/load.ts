@@ -18,7 +18,11 @@ import { parseDuration } from './duration.js';
 import { maskUrlCredentials } from '../observability/safe-text.js';
 import { dict } from './dict.js';
 import { closestKey } from './suggest.js';
+import { REVIEW_KEYS, reviewSchema, validateReview } from './review.js';
 import type { LogFormat, PluginConfig, Severity } from './types.js';
+
+/** A configuration file is a few KB. */
+const CONFIG_FILE_MAX_BYTES = 1024 * 1024;
 
 export class ConfigError extends Error {
   constructor(
@@ -63,6 +67,7 @@ const KNOWN_KEYS: Record<string, readonly string[] | 'any'> = {
   role_to_recipients: 'any',
   log: ['output', 'severity', 'format'],
   http: ['listen_addr'],
+  review: REVIEW_KEYS,
 };
 
 const SEVERITY_ALIASES: Record<string, Severity> = {
@@ -191,6 +196,7 @@ const schema = z.object({
       { error: typeMessage('a table ([http])') },
     )
     .optional(),
+  review: reviewSchema(str, bool, typeMessage('a table ([review])')).optional(),
 });
 
 type RawConfig = z.infer<typeof schema>;
@@ -248,7 +254,7 @@ export function tokenHeaderProblem(token: string): string | undefined {
   return `contains ${what}, which cannot be sent in an HTTP header; it must be the bot's access token alone, on one line`;
 }
 
-function readToken(file: string, problems: string[]): string {
+export function readToken(file: string, problems: string[]): string {
   try {
     if (!fs.statSync(file).isFile()) {
       problems.push(
@@ -411,6 +417,13 @@ function validate(
   }
   const severity = SEVERITY_ALIASES[(lg.severity ?? DEFAULT_LOG_SEVERITY).toLowerCase()] ?? 'info';
   const format = (lg.format ?? DEFAULT_LOG_FORMAT).toLowerCase() as LogFormat;
+  const httpListenAddr = (raw.http?.listen_addr ?? DEFAULT_HTTP_LISTEN_ADDR).trim();
+  const review = validateReview(
+    raw.review,
+    { mattermostUrl: mm.url ?? '', httpListenAddr, readFiles: opts.readTokenFile !== false, reported },
+    problems,
+    warnings,
+  );
 
   return {
     source: '',
@@ -434,7 +447,8 @@ function validate(
     },
     roleToRecipients,
     log: { output, severity, format },
-    http: { listenAddr: (raw.http?.listen_addr ?? DEFAULT_HTTP_LISTEN_ADDR).trim() },
+    http: { listenAddr: httpListenAddr },
+    review,
   };
 }
 
@@ -485,8 +499,17 @@ export function loadConfigFile(file: string, opts: ParseOptions = {}): LoadedCon
   const abs = path.resolve(opts.cwd ?? process.cwd(), file);
   let text: string;
   try {
+    // A FIFO would block for ever and /dev/zero never end: only a regular file of a sane size.
+    const info = fs.statSync(abs);
+    if (!info.isFile()) throw new ConfigError(abs, ['not a regular file; point -c at the TOML file itself']);
+    if (info.size > CONFIG_FILE_MAX_BYTES) {
+      throw new ConfigError(abs, [
+        `larger than ${CONFIG_FILE_MAX_BYTES / 1024} KB (${info.size} bytes); is it the right file?`,
+      ]);
+    }
     text = fs.readFileSync(abs, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT'

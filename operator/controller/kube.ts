@@ -9,6 +9,8 @@ import {
   type KubeConfig,
   type V1ConfigMap,
   type V1Deployment,
+  type V1Secret,
+  type V1Service,
 } from '@kubernetes/client-node';
 import type { Counter } from 'prom-client';
 import { API_VERSION, EVENT_COMPONENT, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION } from './defaults.js';
@@ -24,6 +26,8 @@ export interface KubeWriterHooks {
   /** Lets the caches see our own writes before the watch delivers them. */
   observeConfigMap(cm: V1ConfigMap): void;
   observeDeployment(d: V1Deployment): void;
+  observeService?(s: V1Service): void;
+  observeSecret?(s: V1Secret): void;
   observePlugin(cr: MattermostAccessPlugin): void;
 }
 
@@ -74,6 +78,38 @@ export class KubeClusterWriter implements ClusterWriter {
       SSA,
     );
     this.hooks.observeDeployment(live);
+  }
+
+  async applyService(svc: V1Service): Promise<void> {
+    this.guard('services', 'apply');
+    const live = await this.core.patchNamespacedService(
+      {
+        name: svc.metadata!.name!,
+        namespace: svc.metadata!.namespace!,
+        body: svc,
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      },
+      SSA,
+    );
+    this.hooks.observeService?.(live);
+  }
+
+  /** Creates a Secret; false when it already exists (another replica or an earlier attempt made it). */
+  async createSecret(secret: V1Secret): Promise<boolean> {
+    this.guard('secrets', 'create');
+    try {
+      const live = await this.core.createNamespacedSecret({
+        namespace: secret.metadata!.namespace!,
+        body: secret,
+        fieldManager: FIELD_MANAGER,
+      });
+      this.hooks.observeSecret?.(live);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) return false;
+      throw err;
+    }
   }
 
   async applyStatus(cr: MattermostAccessPlugin, status: MattermostAccessPluginStatus): Promise<void> {

@@ -12,11 +12,12 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
+  type KubeConfig,
   type KubernetesObject,
   type V1ConfigMap,
   type V1Deployment,
   type V1Secret,
+  type V1Service,
 } from '@kubernetes/client-node';
 import { startHealthServer, type HealthServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
@@ -40,9 +41,11 @@ import {
 import { shareConnections } from './connections.js';
 import { NotLeaderError } from './errors.js';
 import { KubeClusterWriter } from './kube.js';
+import { loadKubeConfig } from './kubeconfig.js';
 import { LeaderElector } from './leader.js';
 import { createMetrics, type OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
+import { reviewKeyRef } from './review.js';
 import { objectKey, Reflector, type ListResult } from './reflector.js';
 import { WorkQueue } from './queue.js';
 import type { MattermostAccessPlugin } from './types.js';
@@ -80,6 +83,7 @@ export function referencedSecrets(cr: MattermostAccessPlugin): string[] {
     cr.spec?.teleport?.identitySecretRef?.name,
     cr.spec?.mattermost?.tokenSecretRef?.name,
     cr.spec?.mattermost?.caSecretRef?.name,
+    cr.spec?.review?.enabled ? reviewKeyRef(cr).name : undefined,
   ].filter((n): n is string => !!n);
   return [...new Set(names)].map((n) => `${ns}/${n}`);
 }
@@ -105,13 +109,7 @@ function ownerKey(obj: KubernetesObject): string | undefined {
 }
 
 export async function runOperator(opts: OperatorOptions, logger: Logger): Promise<OperatorHandle> {
-  const kc =
-    opts.kubeConfig ??
-    (() => {
-      const k = new KubeConfig();
-      k.loadFromDefault();
-      return k;
-    })();
+  const kc = opts.kubeConfig ?? loadKubeConfig();
   const ns = opts.namespace;
   const connections = shareConnections(kc);
   const core = kc.makeApiClient(CoreV1Api);
@@ -210,6 +208,19 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     logger,
     onRestart: restart('ConfigMap'),
   });
+  const services = new Reflector<V1Service>({
+    kind: 'Service',
+    kubeConfig: kc,
+    path: `/api/v1${nsPath}/services`,
+    labelSelector: managedSelector,
+    list: () =>
+      ns
+        ? core.listNamespacedService({ namespace: ns, labelSelector: managedSelector })
+        : core.listServiceForAllNamespaces({ labelSelector: managedSelector }),
+    handlers: ownedHandlers,
+    logger,
+    onRestart: restart('Service'),
+  });
   const secretHandler = (s: V1Secret) => {
     for (const key of secretIndex.get(objectKey(s)) ?? []) enqueue(key);
   };
@@ -229,6 +240,8 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     writes: metrics.apiWrites,
     observeConfigMap: (o) => configMaps.observe(o),
     observeDeployment: (o) => deployments.observe(o),
+    observeService: (o) => services.observe(o),
+    observeSecret: (o) => secrets.observe(o),
     observePlugin: (o) => plugins.observe(o),
   });
   const reconciler = new Reconciler({
@@ -237,6 +250,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       getSecret: (n, name) => secrets.get(n, name),
       getDeployment: (n, name) => deployments.get(n, name),
       getConfigMap: (n, name) => configMaps.get(n, name),
+      getService: (n, name) => services.get(n, name),
     },
     writer,
     defaultImage: opts.watcherImage,
@@ -285,7 +299,13 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     }
   };
 
-  await Promise.all([plugins.start(), deployments.start(), configMaps.start(), secrets.start()]);
+  await Promise.all([
+    plugins.start(),
+    deployments.start(),
+    configMaps.start(),
+    secrets.start(),
+    services.start(),
+  ]);
   logger.info('Caches synced', {
     namespace: ns ?? '(all)',
     plugins: plugins.list().length,
@@ -343,7 +363,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
   try {
     health = await startHealthServer({ listenAddr: opts.metricsAddr, registry: metrics.registry, ready });
   } catch (err) {
-    for (const r of [plugins, deployments, configMaps, secrets]) r.stop();
+    for (const r of [plugins, deployments, configMaps, secrets, services]) r.stop();
     queue.shutdown();
     await elector?.stop();
     await connections.release();
@@ -368,7 +388,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       clearInterval(resync);
       await elector?.stop();
       leader = false;
-      for (const r of [plugins, deployments, configMaps, secrets]) r.stop();
+      for (const r of [plugins, deployments, configMaps, secrets, services]) r.stop();
       queue.shutdown();
       await Promise.all(workers);
       await health?.close();

@@ -37,6 +37,8 @@ export interface MattermostClientOptions {
   maxBodyBytes?: number;
   /** Pace calls by the server's rate-limit headers (pacing.ts); on unless false (tests compare). */
   pacing?: boolean;
+  /** The gate to pace with (a watcher keeps one across client swaps); a new one when absent. */
+  gate?: PacingGate;
 }
 
 interface ServerPost {
@@ -112,7 +114,7 @@ export function createMattermostClient(
       url: maskUrl(cfg.url),
     });
   }
-  const pacing = opts.pacing === false ? undefined : new PacingGate();
+  const pacing = opts.pacing === false ? undefined : (opts.gate ?? new PacingGate());
   const t: Transport = createTransport({
     ...(pacing ? { gate: pacing } : {}),
     baseUrl,

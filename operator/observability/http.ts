@@ -31,7 +31,7 @@ export async function startHealthServer(opts: {
   listenAddr: string;
   registry: Registry;
   ready: ReadinessCheck;
-  /** Extra lines for the /readyz body, shown whether ready or not. */
+  /** Extra lines for the /readyz body that do not make the process unready (e.g. refused recipients). */
   detail?: () => string[];
 }): Promise<HealthServer> {
   const { host, port } = parseListenAddr(opts.listenAddr);

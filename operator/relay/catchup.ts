@@ -5,7 +5,7 @@ import { PLUGIN_NAME } from '../config/defaults.js';
 import type { PluginConfig } from '../config/types.js';
 import type { MattermostApi } from '../mattermost/api.js';
 import type { Logger } from '../observability/logger.js';
-import type { AccessRequest, TeleportApi } from '../teleport/api.js';
+import { isTeleportError, type AccessRequest, type TeleportApi } from '../teleport/api.js';
 import type { RelayMetrics } from './metrics.js';
 import { errorText, POST_PROPS, type RelayTuning, type WorkItem } from './reconcile.js';
 import { configuredRecipients } from './recipients.js';
@@ -29,6 +29,7 @@ export interface CatchUpDeps {
 
 export class CatchUp {
   private first = true;
+  private rulesUnsupportedSaid = false;
   running = false;
 
   constructor(private readonly deps: CatchUpDeps) {}
@@ -78,6 +79,16 @@ export class CatchUp {
       this.deps.rules.replaceAll(list);
     } catch (err) {
       if (err instanceof AbortedError) throw err;
+      if (isTeleportError(err, 'NotImplemented')) {
+        // A Teleport without Access Monitoring Rules (before 16): say it once, not on every catch-up.
+        if (!this.rulesUnsupportedSaid) {
+          this.rulesUnsupportedSaid = true;
+          this.deps.logger.info(
+            'This Teleport has no Access Monitoring Rules; routing uses role_to_recipients',
+          );
+        }
+        return;
+      }
       this.deps.logger.warn('Could not list access monitoring rules; using the ones known so far', {
         error: errorText(err),
       });

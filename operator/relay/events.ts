@@ -41,7 +41,7 @@ async function handleEvent(deps: EventLoopDeps, event: WatchEvent, signal: Abort
     case 'INIT':
       if (!readiness.watchUp) logger.info('Plugin is ready');
       else logger.info('Watch re-initialised; catching up');
-      readiness.setWatch(true);
+      readiness.watchInitialized();
       try {
         await deps.catchUp.run(signal);
       } catch (err) {
@@ -49,6 +49,9 @@ async function handleEvent(deps: EventLoopDeps, event: WatchEvent, signal: Abort
         // Never fatal: events keep flowing, and the next INIT (or restart) catches up again.
         logger.error('Catch-up failed', { error: errorText(err) });
       }
+      break;
+    case 'DOWN':
+      readiness.watchLost(event.reason);
       break;
     case 'PUT':
       logger.debug('Access request event', { request_id: event.request.id, state: event.request.state });

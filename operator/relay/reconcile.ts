@@ -49,6 +49,7 @@ import {
 } from '../teleport/api.js';
 import { PLUGIN_NAME } from '../config/defaults.js';
 import type { RelayMetrics } from './metrics.js';
+import { mattermostStateOf, type MattermostState } from './readiness.js';
 import {
   decodePluginData,
   emptyPluginData,
@@ -68,6 +69,7 @@ import {
   renderResolutionReply,
   renderReviewReply,
 } from '../mattermost/render.js';
+import { reviewAttachments, showsButtons } from '../review/buttons.js';
 import {
   pluginDataFields,
   postView,
@@ -124,6 +126,8 @@ export interface RelayTuning {
   probeIntervalMs: number;
   /** How long start-up checks (Teleport ping, Mattermost /users/me) retry; upstream's initTimeout is 10 s. */
   startupBudgetMs: number;
+  /** How long the watch or Mattermost may be down before /readyz says so (a reconnect blip must not flap). */
+  readyGraceMs: number;
   /** How often recipients Mattermost refuses are looked up again (refusals.ts). */
   refusalRecheckMs: number;
 }
@@ -138,6 +142,7 @@ export const DEFAULT_TUNING: RelayTuning = {
   searchMarginMs: 5 * 60_000,
   probeIntervalMs: 5_000,
   startupBudgetMs: 10_000,
+  readyGraceMs: 10_000,
   refusalRecheckMs: 10 * 60_000,
 };
 
@@ -162,7 +167,7 @@ export interface ReconcileDeps {
   cluster: () => ClusterInfo;
   tuning: RelayTuning;
   /** Mattermost answered (true) or is unreachable after retries (false). */
-  reachability: (ok: boolean) => void;
+  reachability: (state: MattermostState | boolean) => void;
   now?: () => number;
 }
 
@@ -215,14 +220,11 @@ export class Reconciler {
         signal,
         onRetry: () => this.deps.metrics.retries.inc({ operation }),
       });
-      this.deps.reachability(true);
+      this.deps.reachability('ok');
       return result;
     } catch (err) {
-      if (err instanceof MattermostError && (err.kind === 'Unavailable' || err.kind === 'Unexpected')) {
-        this.deps.reachability(false);
-      } else if (err instanceof MattermostError) {
-        this.deps.reachability(true);
-      }
+      const state = mattermostStateOf(err);
+      if (state) this.deps.reachability(state);
       throw err;
     }
   }
@@ -468,6 +470,30 @@ export class Reconciler {
     return renderRequestPost(postView(current, resolution, this.deps.cluster()));
   }
 
+  /** Props of a root post: our markers, plus Approve/Deny buttons while it is pending ([review] on). */
+  private rootProps(
+    requestId: string,
+    request: AccessRequest | undefined,
+    target: ResolutionTag,
+    channelId: string,
+  ): Record<string, unknown> {
+    const props: Record<string, unknown> = {
+      [POST_PROPS.requestId]: requestId,
+      [POST_PROPS.kind]: 'request',
+    };
+    const review = this.deps.config().review;
+    if (review && showsButtons(review, request, target === '')) {
+      props.attachments = reviewAttachments(review, requestId, channelId, this.now());
+    }
+    return props;
+  }
+
+  /** What the root posts show: the text, and whether they carry buttons (unchanged hash with [review] off). */
+  private rootHash(text: string, request: AccessRequest | undefined, target: ResolutionTag): string {
+    const buttons = showsButtons(this.deps.config().review, request, target === '');
+    return textHash(buttons ? `${text}\u0000buttons` : text);
+  }
+
   private async postRoots(
     requestId: string,
     request: AccessRequest | undefined,
@@ -480,9 +506,9 @@ export class Reconciler {
     const { target } = targetResolution(request, data.resolution);
     const text = this.render(requestId, request, data, target);
     const intentAt = data.postIntentAt ?? this.now();
-    const props = { [POST_PROPS.requestId]: requestId, [POST_PROPS.kind]: 'request' };
     const outcomes = await Promise.all(
       channels.map(async (channelId) => {
+        const props = this.rootProps(requestId, request, target, channelId);
         const outcome = await this.postOnce(
           { channelId, message: text, props, idempotencyKey: `${requestId}/${channelId}` },
           (p) => p.rootId === '' && p.props[POST_PROPS.requestId] === requestId,
@@ -518,7 +544,7 @@ export class Reconciler {
       }
     }
     if (created.length === 0 && dropped.length === 0) return undefined;
-    const hash = textHash(text);
+    const hash = this.rootHash(text, request, target);
     return this.update(
       requestId,
       (cur) => {
@@ -645,13 +671,18 @@ export class Reconciler {
       });
     }
     const text = this.render(requestId, request, data, target);
-    const hash = textHash(text);
+    const hash = this.rootHash(text, request, target);
     if (hash === data.renderedHash && target === data.resolution) return data;
     const outcomes = await Promise.all(
       data.messages.map(async (m): Promise<EditOutcome> => {
+        // The message alone: sent props would replace every prop of the post. With [review] on, the props
+        // are rebuilt and sent on every edit (buttons added, re-signed or removed): Mattermost never shows
+        // us our own buttons' integrations back (the client sends from_bot back with them).
+        const props = this.deps.config().review?.enabled
+          ? this.rootProps(requestId, request, target, m.channelId)
+          : undefined;
         try {
-          // The message alone: sent props would replace every prop of the post (from_bot included).
-          await this.mm('update_post', () => this.deps.mattermost.updatePost(m.postId, text), signal);
+          await this.mm('update_post', () => this.deps.mattermost.updatePost(m.postId, text, props), signal);
           return { m, ok: true as const };
         } catch (err) {
           return { m, ok: false as const, refusal: refusalOf(err, 'edit'), err };

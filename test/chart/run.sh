@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Chart checks with the cached helm and helm-unittest (built by `make tools`): the CRD copy matches its
 # single source, `helm lint --strict` with the default and the upstream guide's values, a render of the guide's
-# values, then every helm-unittest suite in the chart's tests/. Every check runs even after one failed; the
+# values, every values file in tests/values/rejected/ refused by both install and lint, then every
+# helm-unittest suite in the chart's tests/. Every check runs even after one failed; the
 # last line counts them ("Checks: N passed, N failed", summed by test/summary.mjs with helm-unittest's own
 # "Tests:" line) and the exit code is non-zero if anything failed.
 set -uo pipefail
@@ -38,6 +39,31 @@ check "helm lint --strict (default values)" "$helm" lint --strict "$chart"
 check "helm lint --strict (the guide's values)" "$helm" lint --strict "$chart" --values "$guide_values"
 render() { "$helm" template teleport-plugin-mattermost "$chart" --namespace teleport "$@" >/dev/null; }
 check "helm template (the guide's values)" render --values "$guide_values"
+
+# rejected <values file>: install (helm template validates and renders as install does) and helm lint --strict
+# both refuse it, with the message on the file's first line ("# rejects: <message>") — so lint and install agree.
+rejected() {
+  local file=$1 expected out
+  expected=$(sed -n '1s/^# rejects: //p' "$file")
+  [ -n "$expected" ] || {
+    echo "$file: first line must be '# rejects: <expected message>'"
+    return 1
+  }
+  for command in "template teleport-plugin-mattermost" "lint --strict"; do
+    # shellcheck disable=SC2086
+    if out=$("$helm" $command "$chart" --namespace teleport --values "$file" 2>&1); then
+      echo "helm $command accepted $file; expected: $expected"
+      return 1
+    fi
+    grep -qF -- "$expected" <<<"$out" || {
+      printf 'helm %s rejected %s without the expected message\n  expected: %s\n  got: %s\n' "$command" "$file" "$expected" "$out"
+      return 1
+    }
+  done
+}
+for file in "$chart"/tests/values/rejected/*.yaml; do
+  check "install and lint --strict reject $(basename "$file")" rejected "$file"
+done
 echo "Checks: $passed passed, $failed failed"
 
 echo "== helm-unittest"

@@ -202,7 +202,10 @@ describe('chart teleport-plugin-mattermost on a real API server', () => {
     expect(
       await can(namespace, sa, { group: 'coordination.k8s.io', resource: 'leases', verb: 'update' }),
     ).toBe(true);
-    expect(await can(namespace, sa, { resource: 'secrets', verb: 'create' })).toBe(false);
+    // Secrets: create only (the review signing key the operator generates), never update or delete.
+    expect(await can(namespace, sa, { resource: 'secrets', verb: 'create' })).toBe(true);
+    expect(await can(namespace, sa, { resource: 'secrets', verb: 'update' })).toBe(false);
+    expect(await can(namespace, sa, { resource: 'secrets', verb: 'delete' })).toBe(false);
     expect(await can(namespace, sa, { resource: 'pods', verb: 'delete' })).toBe(false);
     expect(await can(namespace, sa, { ...crs, verb: 'delete' })).toBe(false);
     expect(await can('kube-system', sa, { group: 'apps', resource: 'deployments', verb: 'patch' })).toBe(

@@ -27,10 +27,12 @@ import {
   type TeamRecord,
   type UserRecord,
 } from './model.js';
+import { ActionRoutes, type ActionSettings, type CallbackRecord, type Ephemeral } from './actions.js';
 
 import { Garbler, sendGarbled, type GarbleRule } from './hostile.js';
 
 export { dmName, isValidId, newId } from './model.js';
+export type { ActionSettings, CallbackRecord, Ephemeral } from './actions.js';
 export type { GarbleKind, GarbleRule } from './hostile.js';
 export type { ChannelRecord, PostRecord, PostVersion, TeamRecord, UserRecord } from './model.js';
 
@@ -44,10 +46,15 @@ export interface FakeMattermostOptions {
 }
 
 export interface RateLimit {
-  /** Sustained requests per second per token. */
+  /** Sustained requests per second per client. */
   perSecond: number;
   /** MaxBurst: requests allowed beyond the first in one burst (so burst+1 pass at once, as in Mattermost). */
   burst: number;
+  /**
+   * Key the buckets by token (RateLimitSettings.VaryByUser) instead of by remote address, Mattermost's
+   * default, under which every client on one address (a whole test run on 127.0.0.1) shares one bucket.
+   */
+  varyByUser?: boolean;
 }
 
 export interface FailureRule {
@@ -125,7 +132,7 @@ export interface FakeMattermost {
   requests(): RequestRecord[];
   clearRequests(): void;
 
-  /** Per-token rate limiting like RateLimitSettings with VaryByUser; null turns it off (the default). */
+  /** Rate limiting like RateLimitSettings (by remote address unless varyByUser); null turns it off (the default). */
   setRateLimit(limit: RateLimit | null): void;
   setMaxPostRunes(n: number): void;
   /** Fails matching calls with `status`; rules stack, the oldest matching one applies. */
@@ -142,6 +149,13 @@ export interface FakeMattermost {
    * `afterProcessing` the call is carried out first (the post exists, the client never hears of it).
    */
   resetConnections(count: number, opts?: { afterProcessing?: boolean }): void;
+  /** Interactive actions (actions.ts): ServiceSettings for callbacks, what clickers were told, callbacks made. */
+  setActionSettings(settings: Partial<ActionSettings>): void;
+  /** Ephemeral messages (`ephemeral_text`) delivered to a user, oldest first. */
+  ephemeralsFor(userId: string): Ephemeral[];
+  callbacks(): CallbackRecord[];
+  /** The server's trigger_id signing key pair: sign a trigger id as the server would (tests of forgeries). */
+  signTriggerId(userId: string, nowMs?: number): { clientTriggerId: string; triggerId: string };
   stop(): Promise<void>;
 
   // ---- server settings and admin actions the relay must survive (see real-mattermost.md) ----
@@ -166,6 +180,8 @@ interface Session {
 
 interface Reply {
   status: number;
+  /** Without the API layer's X-Request-Id / X-Version-Id (the rate limiter answers before it). */
+  bare?: boolean;
   body?: unknown;
   text?: string;
   headers?: Record<string, string>;
@@ -204,6 +220,7 @@ class Limiter {
 
 class Server implements FakeMattermost {
   readonly store: MattermostStore;
+  private readonly actions: ActionRoutes;
   private readonly tokens = new Map<string, Session>();
   private readonly log: RequestRecord[] = [];
   private readonly sockets = new Set<Socket>();
@@ -227,6 +244,7 @@ class Server implements FakeMattermost {
     private readonly opts: FakeMattermostOptions,
   ) {
     this.store = new MattermostStore({ maxPostRunes: opts.maxPostRunes ?? 16383 });
+    this.actions = new ActionRoutes(this.store);
     http.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -524,9 +542,8 @@ class Server implements FakeMattermost {
       record.status = reply.status;
       if (res.destroyed || res.headersSent) return;
       const headers: Record<string, string> = {
-        'X-Request-Id': requestId,
-        'X-Version-Id': VERSION_ID,
-        ...(record.method === 'GET' ? { Expires: '0' } : {}),
+        ...(reply.bare ? {} : { 'X-Request-Id': requestId, 'X-Version-Id': VERSION_ID }),
+        ...(record.method === 'GET' && !reply.bare ? { Expires: '0' } : {}),
         ...reply.headers,
       };
       if (reply.text !== undefined) {
@@ -539,17 +556,21 @@ class Server implements FakeMattermost {
           .end(JSON.stringify(reply.body));
       }
     };
-    const errorReply = (err: AppErr, extra?: Record<string, string>): Reply => ({
-      status: err.status,
-      headers: extra,
-      body: {
-        id: err.id,
-        message: err.message,
-        detailed_error: this.opts.developerMode ? err.detailed : '',
-        request_id: requestId,
-        status_code: err.status,
-      },
-    });
+    const errorReply = (err: AppErr, extra?: Record<string, string>): Reply => {
+      const bare = err instanceof RouteNotFound;
+      return {
+        status: err.status,
+        headers: extra,
+        bare,
+        body: {
+          id: err.id,
+          message: err.message,
+          detailed_error: this.opts.developerMode || bare ? err.detailed : '',
+          ...(bare ? {} : { request_id: requestId }),
+          status_code: err.status,
+        },
+      };
+    };
 
     if (this.resetsLeft > 0 && !this.resetsAfterProcessing) {
       this.resetsLeft--;
@@ -560,16 +581,17 @@ class Server implements FakeMattermost {
     const token = tokenFrom(req.headers.authorization);
     let rateHeaders: Record<string, string> = {};
     if (this.limiter) {
-      const key = token ?? `ip:${req.socket.remoteAddress}`;
+      const key = this.limiter.limit.varyByUser && token ? token : `ip:${req.socket.remoteAddress}`;
       const { allowed, headers } = this.limiter.take(key, Date.now());
       rateHeaders = headers;
-      if (!allowed) return send({ status: 429, text: 'limit exceeded\n', headers });
+      if (!allowed) return send({ status: 429, text: 'limit exceeded\n', headers, bare: true });
     }
 
     const injectedFailure = (injected: FailureRule): void => {
       if (injected.status === 429) {
         return send({
           status: 429,
+          bare: true,
           text: 'limit exceeded\n',
           headers: { ...rateHeaders, 'Retry-After': String(injected.retryAfterSec ?? 1) },
         });
@@ -627,6 +649,22 @@ class Server implements FakeMattermost {
     }
   }
 
+  setActionSettings(settings: Partial<ActionSettings>): void {
+    Object.assign(this.actions.settings, settings);
+  }
+
+  ephemeralsFor(userId: string): Ephemeral[] {
+    return this.actions.ephemerals.filter((e) => e.userId === userId).map((e) => ({ ...e }));
+  }
+
+  callbacks(): CallbackRecord[] {
+    return this.actions.callbacks.map((c) => ({ ...c }));
+  }
+
+  signTriggerId(userId: string, nowMs?: number): { clientTriggerId: string; triggerId: string } {
+    return this.actions.signTriggerId(userId, nowMs);
+  }
+
   private takeFailure(method: string, path: string, afterProcessing: boolean): FailureRule | undefined {
     const now = Date.now();
     this.failures = this.failures.filter(
@@ -666,7 +704,7 @@ class Server implements FakeMattermost {
   ): Promise<Reply> {
     const m = record.method;
     const seg = path.replace(/\/+$/, '').split('/').slice(1).map(decodeURIComponentSafe);
-    if (seg[0] !== 'api' || seg[1] !== 'v4') throw notFound();
+    if (seg[0] !== 'api' || seg[1] !== 'v4') throw notFound(decodeURIComponentSafe(path));
     const r = seg.slice(2);
     const is = (method: string, ...pattern: string[]) =>
       m === method && r.length === pattern.length && pattern.every((p, i) => p === '*' || p === r[i]);
@@ -685,9 +723,26 @@ class Server implements FakeMattermost {
       };
     }
 
+    if (is('GET', 'config', 'client'))
+      return { status: 200, body: this.actions.clientConfig(q.get('format')) };
+
     const { userId } = this.session(token);
     record.userId = userId;
     const store = this.store;
+
+    if (is('POST', 'posts', '*', 'actions', '*')) {
+      return { status: 200, body: await this.actions.click(userId, r[1]!, r[3]!) };
+    }
+    if (is('GET', 'users', '*') && r[1] !== 'me') {
+      const user = store.users.get(r[1]!);
+      if (!user) throw new AppErr(404, 'app.user.missing_account.const', 'Unable to find the user.');
+      const json = userJson(user, user.id === userId);
+      // PrivacySettings.ShowEmailAddress=false: only a system admin sees emails.
+      if (store.opts.showEmailAddress === false && user.id !== userId) {
+        json.email = '';
+      }
+      return { status: 200, body: json };
+    }
 
     if (is('GET', 'users', 'me')) return { status: 200, body: userJson(store.users.get(userId)!, true) };
     if (is('GET', 'users', 'me', 'teams'))
@@ -708,6 +763,8 @@ class Server implements FakeMattermost {
     if (is('GET', 'teams', 'name', '*'))
       return { status: 200, body: teamJson(store.getTeamByName(userId, r[2]!)) };
     if (is('GET', 'teams', 'name', '*', 'channels', 'name', '*')) {
+      // The router's patterns ({team_name:[A-Za-z0-9_-]+}) refuse anything else, e.g. a display name.
+      if (!ROUTE_NAME.test(r[2]!) || !ROUTE_NAME.test(r[5]!)) throw notFound(decodeURIComponentSafe(path));
       const ch = store.getChannelByNameForTeamName(userId, r[2]!, r[5]!, q.get('include_deleted') === 'true');
       return { status: 200, body: channelJson(ch) };
     }
@@ -746,12 +803,30 @@ class Server implements FakeMattermost {
         },
       };
     }
-    throw notFound();
+    throw notFound(decodeURIComponentSafe(path));
   }
 }
 
-function notFound(): AppErr {
-  return new AppErr(404, 'api.context.404.app_error', 'Sorry, we could not find the page.');
+/** What the server's router accepts for a {team_name} or {channel_name} path parameter. */
+const ROUTE_NAME = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * No route matches: the router answers by itself, before the API layer, so there is no request id
+ * (neither header nor body field), and the detailed error is filled even outside developer mode.
+ */
+class RouteNotFound extends AppErr {
+  constructor(path: string) {
+    super(
+      404,
+      'api.context.404.app_error',
+      'Sorry, we could not find the page.',
+      `There doesn't appear to be an api call for the url='${path}'.  Typo? are you missing a team_id or user_id as part of the url?`,
+    );
+  }
+}
+
+function notFound(path: string): AppErr {
+  return new RouteNotFound(path);
 }
 
 function decodeURIComponentSafe(s: string): string {

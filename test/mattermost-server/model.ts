@@ -3,6 +3,7 @@
 // de-duplication) as a real Mattermost server applies them, and throws an
 // AppErr with Mattermost's id and status when the real server would refuse.
 import { randomBytes } from 'node:crypto';
+import { stripIntegrations } from './integrations.js';
 
 const ID_ALPHABET = 'ybndrfg8ejkmcpqxot1uwisza345h769';
 
@@ -141,6 +142,8 @@ export function dmName(a: string, b: string): string {
 const CHANNEL_NAME = /^[a-z0-9]+([a-z\-_0-9]+|(__)?)[a-z0-9]*$/;
 const TEAM_NAME = /^[a-z0-9]+([a-z\-0-9]+|(__)?)[a-z0-9]+$/;
 const PENDING_POST_TTL_MS = 30_000;
+/** How long the fake takes to save a post that carries a pending_post_id. */
+const SAVE_TIME_MS = 5;
 const PROPS_MAX_RUNES = 800_000;
 
 function runes(s: string): number {
@@ -276,7 +279,7 @@ export class MattermostStore {
     this.checkEmailsVisible();
     for (const u of this.users.values()) if (u.email === lowered) return u;
     void caller;
-    throw new AppErr(404, 'app.user.missing_account.const', 'app.user.missing_account.const');
+    throw new AppErr(404, 'app.user.missing_account.const', 'Unable to find the user.');
   }
 
   createDirectChannel(caller: string, body: unknown): ChannelRecord {
@@ -320,7 +323,9 @@ export class MattermostStore {
     return channel;
   }
 
-  getTeamByName(caller: string, name: string): TeamRecord {
+  getTeamByName(caller: string, rawName: string): TeamRecord {
+    // Names are looked up lower-cased (`Team-Llama` finds team-llama), as on the real server.
+    const name = rawName.toLowerCase();
     if (!TEAM_NAME.test(name)) throw invalidUrlParam('team_name');
     const team = this.teamByName(name);
     // A team the caller cannot view is reported as missing, like the real server does for invite-only ones.
@@ -336,10 +341,12 @@ export class MattermostStore {
 
   getChannelByNameForTeamName(
     caller: string,
-    teamName: string,
-    channelName: string,
+    rawTeamName: string,
+    rawChannelName: string,
     includeDeleted: boolean,
   ) {
+    const teamName = rawTeamName.toLowerCase();
+    const channelName = rawChannelName.toLowerCase();
     if (!TEAM_NAME.test(teamName)) throw invalidUrlParam('team_name');
     if (!CHANNEL_NAME.test(channelName)) throw invalidUrlParam('channel_name');
     const missingChannel = new AppErr(
@@ -365,8 +372,12 @@ export class MattermostStore {
     if (!isValidId(teamId)) throw invalidUrlParam('team_id');
     const team = this.teams.get(teamId);
     if (!team || !team.members.has(caller)) throw permissionError(caller, 'view_team');
+    // The real server lists the caller's direct channels (team_id "") with every team's channels.
     return [...this.channels.values()].filter(
-      (c) => c.teamId === teamId && c.members.has(caller) && (includeDeleted || c.deleteAt === 0),
+      (c) =>
+        (c.teamId === teamId || c.type === 'D') &&
+        c.members.has(caller) &&
+        (includeDeleted || c.deleteAt === 0),
     );
   }
 
@@ -418,6 +429,9 @@ export class MattermostStore {
     }
     try {
       if (whileSaving) await whileSaving();
+      // Saving is never instant on the real server: a burst of repeats that arrives meanwhile gets the
+      // 500 "pending" answer (observed: 8 concurrent -> one 201, seven 500), not the post.
+      else if (pendingPostId) await new Promise((r) => setTimeout(r, SAVE_TIME_MS));
       if (str('id'))
         throw new AppErr(400, 'app.post.save.existing.app_error', 'You cannot update an existing Post.');
       const rootId = str('root_id');
@@ -438,6 +452,8 @@ export class MattermostStore {
       const message = str('message');
       const props = this.validProps(p.props);
       this.checkMessage(message);
+      const mentions = this.channelMentions(message, channel, caller);
+      if (mentions) props.channel_mentions = mentions;
       const user = this.users.get(caller)!;
       if (user.isBot) props.from_bot = 'true';
       const now = this.now();
@@ -617,6 +633,26 @@ export class MattermostStore {
 
   // ---- helpers ----
 
+  /**
+   * FillInPostProps: every `~name` in the text (code spans and fences included, the server does not
+   * parse markdown here) that names a public channel of the post's team (for a DM: of the poster's
+   * teams) is listed in props.channel_mentions; private and unknown names are not.
+   */
+  private channelMentions(
+    message: string,
+    channel: ChannelRecord,
+    caller: string,
+  ): Record<string, { display_name: string; team_name: string }> | undefined {
+    const names = new Set([...message.matchAll(/\B~([a-zA-Z0-9\-_]+)/g)].map((m) => m[1]!));
+    const teams = channel.teamId ? [channel.teamId] : this.getMyTeams(caller).map((t) => t.id);
+    const out: Record<string, { display_name: string; team_name: string }> = {};
+    for (const c of this.channels.values()) {
+      if (c.type !== 'O' || !names.has(c.name) || !teams.includes(c.teamId)) continue;
+      out[c.name] = { display_name: c.displayName, team_name: this.teams.get(c.teamId)!.name };
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+
   /** PrivacySettings.ShowEmailAddress=false: every lookup (known address or not) is refused. */
   private checkEmailsVisible(): void {
     if (this.opts.showEmailAddress === false) {
@@ -756,7 +792,7 @@ export function postJson(p: PostRecord, pendingPostId = ''): Record<string, unkn
     original_id: '',
     message: p.message,
     type: p.type,
-    props: p.props,
+    props: stripIntegrations(p.props),
     hashtags: '',
     file_ids: [],
     pending_post_id: pendingPostId,

@@ -45,13 +45,13 @@ describe('test summary', () => {
         'unit.rc': '1',
         'unit.json': jest(8, 2),
         'chart.rc': '1',
-        'chart.log': 'Checks: 3 passed, 1 failed\nTests:       1 failed, 19 passed, 20 total\n',
+        'chart.log': 'Checks: 3 passed, 1 failed\nTests:       1 failed, 2 errored, 17 passed, 20 total\n',
         'k8s.rc': '0',
         'k8s.json': jest(30, 0),
       },
       ['unit', 'chart', 'k8s'],
     );
-    expect(r.lines.at(-1)).toBe('tests: 60 passed, 4 failed');
+    expect(r.lines.at(-1)).toBe('tests: 58 passed, 6 failed');
     expect(r.code).toBe(1);
   });
 

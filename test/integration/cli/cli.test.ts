@@ -36,6 +36,23 @@ describe('teleport-mattermost (built artifact)', () => {
     }
   });
 
+  it('operator: exits 2 saying how to provide a kubeconfig when there is none', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-home-'));
+    const noFile = run(['operator', '--metrics-addr', '127.0.0.1:0'], { KUBECONFIG: '/nonexistent' });
+    expect(noFile.stderr).toContain(
+      'no kubeconfig: KUBECONFIG=/nonexistent names no existing file; set KUBECONFIG to a kubeconfig file or run in-cluster',
+    );
+    expect(noFile.stderr).not.toContain('ENOENT');
+    expect(noFile.code).toBe(2);
+    const none = run(['operator', '--metrics-addr', '127.0.0.1:0'], {
+      KUBECONFIG: '',
+      HOME: home,
+      KUBERNETES_SERVICE_HOST: '',
+    });
+    expect(none.stderr).toContain('no kubeconfig: set KUBECONFIG or run in-cluster');
+    expect(none.code).toBe(2);
+  });
+
   it('exits 2 on usage errors', () => {
     expect(run(['frobnicate']).code).toBe(2);
     const r = run(['start', '--colour']);

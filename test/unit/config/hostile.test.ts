@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, parseConfigText } from '../../../operator/config/load.js';
+import { ConfigError, loadConfigFile, parseConfigText } from '../../../operator/config/load.js';
 import { rawRecipientsFor } from '../../../operator/relay/recipients.js';
 
 const BASE = `
@@ -116,5 +116,24 @@ describe('values that used to fail only at run time (smaller items)', () => {
       't.toml',
     );
     expect(withRoles.warnings).toEqual([]);
+  });
+});
+
+describe('the configuration file itself (item 9)', () => {
+  it('refuses a device, a FIFO or a huge file at once', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+    const fifo = path.join(dir, 'fifo.toml');
+    execFileSync('mkfifo', [fifo]);
+    const big = path.join(dir, 'big.toml');
+    fs.writeFileSync(big, `# ${'x'.repeat(2 * 1024 * 1024)}\n`);
+    for (const [file, message] of [
+      ['/dev/zero', /not a regular file/],
+      [fifo, /not a regular file/],
+      [big, /larger than 1024 KB/],
+    ] as const) {
+      expect(() => loadConfigFile(file)).toThrow(ConfigError);
+      expect(() => loadConfigFile(file)).toThrow(message);
+    }
   });
 });
