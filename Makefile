@@ -6,7 +6,7 @@ export TOOLS_DIR
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 CHART := charts/teleport-plugin-mattermost
 
-.PHONY: all deps tools build lint format test test-unit test-integration test-k8s test-chart test-clone test-image image push demo bench clean
+.PHONY: all deps tools build lint format test test-unit test-integration test-k8s test-chart test-clone test-image test-mattermost-real image push demo bench clean
 
 all: build
 
@@ -21,6 +21,7 @@ deps: node_modules/.installed
 
 tools:
 	bash test/k8s/tools.sh
+	bash test/mattermost-real/tools.sh
 
 build: deps
 	rm -rf dist && tsc -p tsconfig.build.json && chmod +x dist/operator/cli/main.js
@@ -48,6 +49,10 @@ test-k8s: deps tools build
 test-chart: tools
 	bash test/chart/run.sh
 
+# The relay and the conformance suite against a real Mattermost (built by `make tools`); one server per run.
+test-mattermost-real: deps tools build
+	$(JEST) --selectProjects mattermost-real --runInBand
+
 # The Dockerfile's stages performed without an engine, then the result run (test/image/build.test.ts).
 test-image: deps
 	$(JEST) --selectProjects image
@@ -68,13 +73,14 @@ test-clone: deps
 # Adding a tier is one word in TEST_TIERS: a jest project needs nothing else (`test-tier-<name>` runs
 # `jest --selectProjects <name>`); any other tier defines its command as `tier-<name>` below.
 TEST_STEPS := build tools
-TEST_TIERS := lint unit integration image chart k8s clone
+TEST_TIERS := lint unit integration image chart k8s clone mattermost-real
 RESULTS := .tmp/results
 jest-tier = $(JEST) --selectProjects $* --json --outputFile=$(RESULTS)/$*.json
 tier-build = $(MAKE) --no-print-directory build
 tier-tools = $(MAKE) --no-print-directory tools
 tier-lint = $(MAKE) --no-print-directory lint
 tier-k8s = $(jest-tier) --runInBand
+tier-mattermost-real = $(jest-tier) --runInBand
 tier-chart = set -o pipefail; bash test/chart/run.sh 2>&1 | tee $(RESULTS)/chart.log
 tier-clone = bash test/clone/run.sh $(RESULTS)/clone
 

@@ -3,6 +3,9 @@
 // (test/mattermost-server), with the same assertions. When they disagree the fake is wrong: fix the fake.
 import { randomBytes } from 'node:crypto';
 import { dmName, type FakeMattermost } from '../mattermost-server/index.js';
+import { createMattermostClient } from '../../operator/mattermost/client.js';
+import type { MattermostError } from '../../operator/mattermost/api.js';
+import { silentLogger } from '../../operator/observability/logger.js';
 import { rest, type RestReply } from './bootstrap.js';
 import { startMattermostProcess, type MattermostInstance } from './server.js';
 import { realHandoff, realWorld, startFakeWorld, type World } from './world.js';
@@ -233,6 +236,27 @@ describe.each(targets)('%s Mattermost', (kind, start) => {
       }
     });
 
+    it('with post:all (system_post_all) the bot posts to channels it is not in; lookups stay as they were', async () => {
+      await w.setBotRoles('system_user system_post_all');
+      try {
+        expect((await bot('GET', '/users/me')).body.roles).toBe('system_user system_post_all');
+        for (const channelId of [w.channels.outside, w.channels.secret]) {
+          expect((await bot('POST', '/posts', { channel_id: channelId, message: 'post:all' })).status).toBe(
+            201,
+          );
+        }
+        expectAppError(
+          await bot('GET', '/teams/name/team-llama/channels/name/secret-llama'),
+          404,
+          'app.channel.get_by_name.missing.app_error',
+        );
+      } finally {
+        await w.setBotRoles('system_user');
+      }
+      const r = await bot('POST', '/posts', { channel_id: w.channels.outside, message: 'x' });
+      expectAppError(r, 403, 'api.context.permissions.app_error');
+    });
+
     it('at most 16383 runes (four-byte emoji count as one); one more is 400 message_length', async () => {
       const ok = await bot('POST', '/posts', { channel_id: w.channels.llama, message: '🦙'.repeat(16383) });
       expect(ok.status).toBe(201);
@@ -254,6 +278,8 @@ describe.each(targets)('%s Mattermost', (kind, start) => {
     it('concurrent posts with one pending_post_id: one post; the others get it or 500 "pending"', async () => {
       const k = key();
       const text = `burst ${k}`;
+      // Eight warm keep-alive connections first, so the burst arrives at once (not one TCP handshake apart).
+      await Promise.all(Array.from({ length: 8 }, () => bot('GET', '/users/me')));
       const replies = await Promise.all(
         Array.from({ length: 8 }, () =>
           bot('POST', '/posts', { channel_id: w.channels.llama, message: text, pending_post_id: k }),
@@ -405,6 +431,65 @@ describe.each(targets)('%s Mattermost', (kind, start) => {
     });
   });
 
+  describe("through the relay's client (operator/mattermost/client.ts)", () => {
+    const client = () =>
+      createMattermostClient(
+        { url: w.url, token: w.botToken, tokenSource: 'inline', recipients: [], notifyRequester: false },
+        silentLogger(),
+      );
+
+    it('getMe and every recipient form resolve to the same channels on both servers', async () => {
+      const c = client();
+      expect((await c.getMe()).id).toBe(w.botId);
+      expect((await c.resolveRecipient('team-llama/channel-llama')).channelId).toBe(w.channels.llama);
+      expect((await c.resolveRecipient('Team Llama/Private Llama')).channelId).toBe(w.channels.private);
+      expect((await c.resolveRecipient('team-llama/Channel Llama')).channelId).toBe(w.channels.llama);
+      const dm = await c.resolveRecipient('reviewer1@example.com');
+      expect(dm.kind).toBe('user');
+      const again = await bot('POST', '/channels/direct', [w.botId, w.users['reviewer1@example.com']!]);
+      expect(dm.channelId).toBe(again.body.id);
+    });
+
+    it('refusals map to the same kinds and statuses on both servers', async () => {
+      const c = client();
+      const kindOf = (p: Promise<unknown>) =>
+        p.then(
+          () => 'ok',
+          (e: MattermostError) => `${e.kind} ${e.status}`,
+        );
+      expect(await kindOf(c.resolveRecipient('nobody@example.com'))).toBe('NotFound 404');
+      expect(await kindOf(c.resolveRecipient('team-llama/secret-llama'))).toMatch(/^NotFound 404$/);
+      const outside = await c.resolveRecipient('team-llama/outside-llama');
+      expect(outside.channelId).toBe(w.channels.outside);
+      expect(await kindOf(c.createPost({ channelId: outside.channelId, message: 'x' }))).toMatch(/ 403$/);
+      expect(await kindOf(c.updatePost('u'.repeat(26), 'x'))).toMatch(/ 403$/);
+      const long = c.createPost({ channelId: w.channels.llama, message: 'x'.repeat(16384) });
+      expect(await kindOf(long)).toBe('BadRequest 400');
+    });
+
+    it('create, edit and read back: the post the relay finds after a crash is the one it made', async () => {
+      const c = client();
+      const ch = await w.createChannel(`client-${suffix()}`, { type: 'O', botMember: true });
+      const since = Date.now() - 60_000;
+      const k = key();
+      const created = await c.createPost({
+        channelId: ch,
+        message: 'pending',
+        props: { teleport_request_id: 'r-c' },
+        idempotencyKey: k,
+      });
+      expect((await c.createPost({ channelId: ch, message: 'pending', idempotencyKey: k })).id).toBe(
+        created.id,
+      );
+      const edited = await c.updatePost(created.id, 'approved');
+      expect(edited.message).toBe('approved');
+      const found = (await c.listPostsSince(ch, since)).filter((p) => p.props.teleport_request_id === 'r-c');
+      expect(found.map((p) => [p.id, p.message, p.props.from_bot])).toEqual([
+        [created.id, 'approved', 'true'],
+      ]);
+    });
+  });
+
   describe('the rate limiter (keyed by remote address)', () => {
     let limited: MattermostInstance | undefined;
     let url: string;
@@ -446,6 +531,22 @@ describe.each(targets)('%s Mattermost', (kind, start) => {
       expect(Number(r.headers.get('x-ratelimit-reset'))).toBeGreaterThanOrEqual(1);
       expect(r.headers.get('x-request-id')).toBeNull();
       expect((await rest(url, other, 'GET', '/users/me')).status).toBe(429);
+    });
+
+    it("the relay's client reads a 429 as RateLimited with the server's Retry-After", async () => {
+      const c = createMattermostClient(
+        { url, token: w.botToken, tokenSource: 'inline', recipients: [], notifyRequester: false },
+        silentLogger(),
+      );
+      const errors: MattermostError[] = [];
+      for (let i = 0; i < 5; i++) await c.getMe().catch((e: MattermostError) => errors.push(e));
+      expect(errors.length).toBeGreaterThanOrEqual(2);
+      expect(errors.map((e) => [e.kind, e.status, e.retryAfterMs, e.notProcessed])).toContainEqual([
+        'RateLimited',
+        429,
+        1000,
+        true,
+      ]);
     });
   });
 });

@@ -2,6 +2,7 @@
 // rate limiter. Teleport is the Teleport-compatible test server; Mattermost is the tier's real server.
 // Each test posts into channels of its own, so counts are exact although the server is shared.
 import { randomBytes } from 'node:crypto';
+import { createLogger } from '../../operator/observability/logger.js';
 import { decodePluginData } from '../../operator/relay/plugindata.js';
 import type { WatcherInternals } from '../../operator/relay/run.js';
 import { until } from '../integration/relay/harness.js';
@@ -98,7 +99,16 @@ describe('the relay against a real Mattermost', () => {
     stack.config.roleToRecipients = { '*': [channel] };
     const relay = await readyRelay(stack);
     const users = Object.values(stack.world.users);
-    const before = await Promise.all(users.map((u) => stack!.world.mentionCount(u, channelId)));
+    const counts = () => Promise.all(users.map((u) => stack!.world.mentionCount(u, channelId)));
+    // The server counts mentions after answering (the "added to the channel" messages mention each
+    // member): wait until the counts stand still before taking them.
+    let before = await counts();
+    for (let settled = false; !settled;) {
+      await new Promise((r) => setTimeout(r, 500));
+      const again = await counts();
+      settled = JSON.stringify(again) === JSON.stringify(before);
+      before = again;
+    }
     const hostile =
       '@channel @all @here @reviewer1 @alice ~channel-llama\n```\n@channel\n```\n`` @here `` <!channel> ' +
       '**@all** [@channel](http://x) @reviewer2: please';
@@ -119,9 +129,8 @@ describe('the relay against a real Mattermost', () => {
       'review reply',
     );
     await relay.idle();
-    const after = await Promise.all(users.map((u) => stack!.world.mentionCount(u, channelId)));
-    expect(after).toEqual(before);
-    // The check can fail: a plain @channel by the bot does notify (this is what the relay must avoid).
+    // A plain @channel by the bot, posted last, notifies every member once (so the check can fail, and
+    // once it is counted the relay's earlier posts have been counted too): each count moves by exactly 1.
     const probe = await fetch(`${stack.world.url}/api/v4/posts`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${stack.world.botToken}`, 'Content-Type': 'application/json' },
@@ -129,10 +138,12 @@ describe('the relay against a real Mattermost', () => {
     });
     expect(probe.status).toBe(201);
     await eventually(
-      async () => (await stack!.world.mentionCount(users[0]!, channelId)) > before[0]!,
+      async () => (await counts()).every((n, i) => n > before[i]!),
       10_000,
       'the probe @channel to count',
     );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await counts()).toEqual(before.map((n) => n + 1));
   }, 60_000);
 
   describe('with the real rate limiter on', () => {
@@ -152,7 +163,17 @@ describe('the relay against a real Mattermost', () => {
       stack = await startRealStack({ roleToRecipients: {}, mattermostUrl: limited.url });
       const [channel, channelId] = await freshChannel(stack, 'storm');
       stack.config.roleToRecipients = { '*': [channel] };
-      const relay = await readyRelay(stack);
+      // Production retry policy: the server's Retry-After is honoured, not capped at the test's 250 ms.
+      // (Observed: with TEST_TUNING's 250 ms cap and 1 s budget, requests are re-queued, and each retry
+      // first searches the channel for its own post; those searches took ~90% of a 5/s limit and 30
+      // requests were not all posted in 90 s, against the fake as against this server.)
+      const relay = await stack.startRelay({
+        tuning: { retry: { baseDelayMs: 250, maxDelayMs: 10_000, budgetMs: 30_000 }, probeIntervalMs: 5_000 },
+        ...(process.env.RELAY_DEBUG
+          ? { logger: createLogger({ severity: 'debug', format: 'text', output: 'stderr' }) }
+          : {}),
+      });
+      await until(() => relay.ready() === undefined, 20_000, 'relay ready');
       const ids = Array.from(
         { length: 30 },
         (_, i) => stack!.teleport.createRequest({ requestReason: `storm ${i}` }).id,

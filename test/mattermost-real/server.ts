@@ -13,9 +13,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -71,34 +73,54 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A child process with its output kept (the tail is shown when it fails to start). */
+/** A child process whose output goes to a log file (its tail is shown when it fails to start). */
 interface Proc {
   child: ChildProcess;
   output(): string;
   exited: Promise<void>;
 }
 
+/**
+ * Output goes to a file, not a pipe: postgres's own background processes would inherit a pipe and keep
+ * it (and so this process) open after the server is gone.
+ */
 function run(
   cmd: string,
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number },
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number; log: string },
 ): Proc {
-  const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-20_000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  const { log, ...spawnOpts } = opts;
+  const fd = openSync(log, 'a', 0o666);
+  let child: ChildProcess;
+  try {
+    child = spawn(cmd, args, { ...spawnOpts, stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+  // Never what keeps the test process alive: stop() and the exit hooks end it explicitly.
+  child.unref();
+  let failure = '';
+  child.once('error', (err) => (failure = `\n${String(err)}`));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('error', (err) => (out += `\n${String(err)}`));
-  return { child, output: () => out, exited };
+  const output = () => {
+    try {
+      return readFileSync(log, 'utf8').slice(-20_000) + failure;
+    } catch {
+      return failure;
+    }
+  };
+  return { child, output, exited };
 }
 
 async function stopProc(p: Proc | undefined, signal: NodeJS.Signals, graceMs: number): Promise<void> {
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill(signal);
-  const done = await Promise.race([p.exited.then(() => true), sleep(graceMs).then(() => false)]);
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([
+    p.exited.then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+  ]);
+  clearTimeout(timer);
   if (!done) {
     p.child.kill('SIGKILL');
     await p.exited;
@@ -186,13 +208,25 @@ export function mattermostEnv(
   return env;
 }
 
-/** Kills every process still registered when the test process exits or is interrupted, then removes directories. */
-const live = new Set<() => void>();
-const dirs = new Set<string>();
-let hooked = false;
+/**
+ * What the exit and signal hooks clean up: processes to kill, then directories to remove. One registry per
+ * process, on globalThis: jest loads this file once for global setup and again in each test file's module
+ * registry (the same process under --runInBand), and a signal must end the servers of all of them.
+ */
+interface Cleanup {
+  live: Set<() => void>;
+  dirs: Set<string>;
+  hooked: boolean;
+}
+const cleanup: Cleanup = ((globalThis as { __TPM_MM_REAL_CLEANUP__?: Cleanup }).__TPM_MM_REAL_CLEANUP__ ??= {
+  live: new Set(),
+  dirs: new Set(),
+  hooked: false,
+});
+const { live, dirs } = cleanup;
 function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
+  if (cleanup.hooked) return;
+  cleanup.hooked = true;
   const killAll = () => {
     for (const kill of [...live]) kill();
     for (const dir of [...dirs]) rmSync(dir, { recursive: true, force: true });
@@ -266,7 +300,7 @@ async function startPostgres(dir: string): Promise<{ proc: Proc; dataSource: str
       '-c',
       'max_connections=200',
     ],
-    { ...who },
+    { ...who, log: path.join(dir, 'postgres.log') },
   );
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -308,7 +342,11 @@ export async function startMattermostProcess(
     TMPDIR: dir,
     ...mattermostEnv({ dir, port, dataSource, ...opts }),
   };
-  const proc = run(path.join(home, 'bin', 'mattermost'), ['server', '--config', config], { cwd: home, env });
+  const proc = run(path.join(home, 'bin', 'mattermost'), ['server', '--config', config], {
+    cwd: home,
+    env,
+    log: path.join(dir, `${name}.log`),
+  });
   const kill = () => proc.child.kill('SIGKILL');
   live.add(kill);
   const url = `http://127.0.0.1:${port}`;

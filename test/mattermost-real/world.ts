@@ -36,6 +36,8 @@ export interface World {
   addToChannel(channelId: string, userId: string): Promise<void>;
   removeFromChannel(channelId: string, userId: string): Promise<void>;
   archiveChannel(channelId: string): Promise<void>;
+  /** An admin sets the bot's system roles ('system_user system_post_all' is post:all). */
+  setBotRoles(roles: string): Promise<void>;
   /** An admin deletes a post. */
   deletePost(postId: string): Promise<void>;
   /** PrivacySettings.ShowEmailAddress */
@@ -104,6 +106,9 @@ export function realWorld(h: RealWorldHandoff = realHandoff(), url = h.url): Wor
     },
     async deletePost(postId) {
       await call(200, 'DELETE', `/posts/${postId}`);
+    },
+    async setBotRoles(roles) {
+      await call(200, 'PUT', `/users/${botId}/roles`, { roles });
     },
     async setShowEmailAddress(show) {
       await call(200, 'PUT', '/config/patch', { PrivacySettings: { ShowEmailAddress: show } });
@@ -187,6 +192,9 @@ export async function startFakeWorld(): Promise<World & { mm: FakeMattermost }> 
     },
     async deletePost(postId) {
       mm.deletePost(postId);
+    },
+    async setBotRoles(roles) {
+      mm.setRoles(botId, roles);
     },
     async setShowEmailAddress(show) {
       mm.setShowEmailAddress(show);

@@ -167,6 +167,8 @@ export interface FakeMattermost {
   deletePost(postId: string): void;
   /** An admin removes a user (e.g. the bot) from a channel. */
   removeFromChannel(channelId: string, userId: string): void;
+  /** An admin sets a user's system roles, e.g. 'system_user system_post_all' (the bot's post:all). */
+  setRoles(userId: string, roles: string): void;
   /** Answers matching calls with a 200 that is not the API's JSON (login page, text, truncated, oversize). */
   garble(rule: GarbleRule): void;
   clearGarbles(): void;
@@ -496,6 +498,12 @@ class Server implements FakeMattermost {
 
   removeFromChannel(channelId: string, userId: string): void {
     this.store.removeFromChannel(channelId, userId);
+  }
+
+  setRoles(userId: string, roles: string): void {
+    const u = this.store.users.get(userId);
+    if (!u) throw new Error(`no user '${userId}'`);
+    u.roles = roles;
   }
 
   garble(rule: GarbleRule): void {

@@ -71,6 +71,8 @@ export interface UserRecord {
   lastName: string;
   isBot: boolean;
   botDescription: string;
+  /** System roles, space-separated as the API writes them (system_post_all lets it post anywhere). */
+  roles: string;
   createAt: number;
   updateAt: number;
   deleteAt: number;
@@ -197,6 +199,7 @@ export class MattermostStore {
       lastName: u.lastName ?? '',
       isBot: u.isBot ?? false,
       botDescription: '',
+      roles: 'system_user',
       createAt: now,
       updateAt: now,
       deleteAt: 0,
@@ -395,7 +398,7 @@ export class MattermostStore {
     const str = (k: string) => (typeof p[k] === 'string' ? (p[k] as string) : '');
     const channelId = str('channel_id');
     const channel = this.channels.get(channelId);
-    if (!channel || !channel.members.has(caller)) throw permissionError(caller, 'create_post');
+    if (!channel || !this.mayPost(caller, channel)) throw permissionError(caller, 'create_post');
     if (channel.deleteAt > 0) {
       throw new AppErr(
         400,
@@ -634,6 +637,17 @@ export class MattermostStore {
   // ---- helpers ----
 
   /**
+   * create_post: channel members; with system_post_all any existing channel; with system_post_all_public
+   * any public one (a bot given "post:all" in the System Console).
+   */
+  private mayPost(caller: string, channel: ChannelRecord): boolean {
+    if (channel.members.has(caller)) return true;
+    const roles = (this.users.get(caller)?.roles ?? '').split(' ');
+    if (roles.includes('system_post_all')) return true;
+    return channel.type === 'O' && roles.includes('system_post_all_public');
+  }
+
+  /**
    * FillInPostProps: every `~name` in the text (code spans and fences included, the server does not
    * parse markdown here) that names a public channel of the post's team (for a DM: of the poster's
    * teams) is listed in props.channel_mentions; private and unknown names are not.
@@ -723,7 +737,7 @@ export function userJson(u: UserRecord, self: boolean): Record<string, unknown> 
     first_name: u.firstName,
     last_name: u.lastName,
     position: '',
-    roles: u.isBot ? 'system_user' : 'system_user',
+    roles: u.roles,
     ...(self ? { notify_props: { channel: 'true', desktop: 'mention', email: 'true' } } : {}),
     locale: 'en',
     timezone: { automaticTimezone: '', manualTimezone: '', useAutomaticTimezone: 'true' },

@@ -132,8 +132,15 @@ describe('users, teams, channels', () => {
       display_name: 'Town Square',
       type: 'O',
     });
-    // Upper-case handles are lower-cased, as the real server does (test/mattermost-real/conformance.test.ts).
-    expect((await call('GET', '/teams/name/myteam/channels/name/Town-Square')).json.id).toBe(channelId);
+    // The real server lower-cases the names (test/mattermost-real/conformance.test.ts); a space is
+    // refused by its router.
+    expect((await call('GET', '/teams/name/MyTeam/channels/name/Town-Square')).json.id).toBe(channelId);
+    expect((await call('GET', '/teams/name/myteam/channels/name/Town%20Square')).json.id).toBe(
+      'api.context.404.app_error',
+    );
+    expect((await call('GET', '/teams/name/myteam/channels/name/town.square')).json.id).toBe(
+      'api.context.404.app_error',
+    );
     expect((await call('GET', '/teams/name/myteam/channels/name/nope')).json.id).toBe(
       'app.channel.get_by_name.missing.app_error',
     );
