@@ -1,5 +1,6 @@
 // The Mattermost surface the relay depends on. operator/mattermost/client.ts implements it over the
 // REST v4 API with the bot token (transport.ts); tests may implement it in memory.
+import type { PacingGate } from './pacing.js';
 
 export interface MattermostUser {
   id: string;
@@ -42,6 +43,8 @@ export interface NewPost {
 }
 
 export interface MattermostApi {
+  /** The process's pacing gate for the server's rate limit (absent in test doubles). */
+  readonly pacing?: PacingGate;
   /** GET /users/me: start-up check of the URL and token. */
   getMe(): Promise<MattermostUser>;
   /** `team/channel` (by handle, then display name) or an email (direct channel with the bot). */

@@ -15,6 +15,7 @@ import {
 import { maskUrl, normalizeBaseUrl, trustCaFile } from './connection.js';
 import { createLookups } from './lookup.js';
 import { parseRecipient } from './recipient.js';
+import { PacingGate } from './pacing.js';
 import { createTransport, type Transport } from './transport.js';
 
 export { maskUrl, normalizeBaseUrl, trustCaFile } from './connection.js';
@@ -34,6 +35,10 @@ export interface MattermostClientOptions {
   userAgent?: string;
   /** Largest answer body read (transport.ts MAX_BODY_BYTES by default). */
   maxBodyBytes?: number;
+  /** Pace calls by the server's rate-limit headers (pacing.ts); on unless false (tests compare). */
+  pacing?: boolean;
+  /** The gate to pace with (a watcher keeps one across client swaps); a new one when absent. */
+  gate?: PacingGate;
 }
 
 interface ServerPost {
@@ -109,7 +114,9 @@ export function createMattermostClient(
       url: maskUrl(cfg.url),
     });
   }
+  const pacing = opts.pacing === false ? undefined : (opts.gate ?? new PacingGate());
   const t: Transport = createTransport({
+    ...(pacing ? { gate: pacing } : {}),
     baseUrl,
     token: cfg.token,
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -153,6 +160,7 @@ export function createMattermostClient(
   const enc = encodeURIComponent;
 
   return {
+    ...(pacing ? { pacing } : {}),
     getMe,
 
     resolveRecipient(recipient: string): Promise<ResolvedRecipient> {

@@ -7,12 +7,15 @@
 //   is Unexpected: temporary and ambiguous (the call may have been carried out), never a refusal.
 // - A non-2xx is classified by its status (errors.ts); the AppError id rides along for per-call meaning
 //   (refusal.ts).
+// - Every call passes the process's pacing gate (pacing.ts) first and feeds it its answer's rate-limit
+//   headers; a 429 the gate paced says to retry when the gate expects a token, not after Retry-After.
 // - One attempt per call: the relay owns retries. The outage watch logs one warning when Mattermost goes
 //   away and one info line when it is back, with how long and how many calls failed meanwhile.
 import type { Logger } from '../observability/logger.js';
 import { MattermostError } from './api.js';
 import { maskUrl } from './connection.js';
 import { errorFromNetwork, errorFromResponse } from './errors.js';
+import type { PacingGate } from './pacing.js';
 
 /** The largest answer body read; anything bigger is cut off and Unexpected. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -25,6 +28,8 @@ export interface TransportOptions {
   userAgent: string;
   logger: Logger;
   maxBodyBytes?: number;
+  /** The process's pacing gate (pacing.ts): every call waits there and reports its answer's headers. */
+  gate?: PacingGate;
 }
 
 export type Method = 'GET' | 'POST' | 'PUT';
@@ -106,6 +111,12 @@ class OutageWatch {
   }
 }
 
+/** A 429 while the gate paces: the retry waits at the gate, so it need not sit out the whole Retry-After. */
+function pacedRetry(err: MattermostError, gate: PacingGate): MattermostError {
+  const wait = gate.estimatedWaitMs();
+  return new MattermostError(err.kind, err.message, err.status, wait, err.notProcessed, err.appErrorId);
+}
+
 /** 502/503/504 come from a proxy whose upstream (Mattermost) is not answering. */
 const GATEWAY_DOWN = new Set([502, 503, 504]);
 
@@ -120,6 +131,21 @@ export function createTransport(opts: TransportOptions): Transport {
   };
 
   async function exchange(op: string, url: string, shown: string, method: Method, body?: unknown) {
+    const gate = opts.gate;
+    if (!gate) return send(op, url, shown, method, body);
+    const entered = gate.enter();
+    const ticket = typeof entered === 'number' ? entered : await entered;
+    try {
+      const answer = await send(op, url, shown, method, body);
+      gate.leave(ticket, answer.response.status, answer.response.headers);
+      return answer;
+    } catch (err) {
+      gate.leave(ticket);
+      throw err;
+    }
+  }
+
+  async function send(op: string, url: string, shown: string, method: Method, body?: unknown) {
     try {
       const response = await fetch(url, {
         method,
@@ -162,6 +188,9 @@ export function createTransport(opts: TransportOptions): Transport {
     } else if (failure?.kind !== 'Unexpected') {
       // Something that is not Mattermost (an auth proxy) may answer while Mattermost is away.
       outage.answered();
+    }
+    if (failure?.kind === 'RateLimited' && opts.gate && response.headers.has('X-Ratelimit-Remaining')) {
+      failure = pacedRetry(failure, opts.gate);
     }
     if (failure) {
       opts.logger.debug('Mattermost call failed', {

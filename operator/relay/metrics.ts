@@ -1,6 +1,7 @@
 // The watcher's Prometheus metrics, on a Registry of its own (several watchers can live in one
 // process in tests without clashing on the global registry).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PacingGate } from '../mattermost/pacing.js';
 
 const PREFIX = 'teleport_mattermost_';
 
@@ -23,6 +24,33 @@ export interface RelayMetrics {
   catchUps: Counter;
   refusals: Counter<'reason'>;
   refusedRecipients: Gauge;
+}
+
+/** The pacing gate's wait-time histogram and its current token estimate (operator/mattermost/pacing.ts). */
+export function registerPacingMetrics(registry: Registry, gate: PacingGate): void {
+  const waits = new Histogram({
+    name: `${PREFIX}mattermost_pacing_wait_seconds`,
+    help: 'How long Mattermost calls waited at the pacing gate for the server rate limit (calls that waited).',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10],
+    registers: [registry],
+  });
+  gate.onWait = (ms) => waits.observe(ms / 1000);
+  new Gauge({
+    name: `${PREFIX}mattermost_pacing_tokens`,
+    help: "Calls the pacing gate expects the server's rate limit to allow now (NaN while no limit is announced).",
+    registers: [registry],
+    collect() {
+      this.set(gate.tokens ?? NaN);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}mattermost_pacing_waiting`,
+    help: 'Mattermost calls waiting at the pacing gate.',
+    registers: [registry],
+    collect() {
+      this.set(gate.waiting);
+    },
+  });
 }
 
 export function createRelayMetrics(opts: { defaultMetrics?: boolean } = {}): RelayMetrics {

@@ -9,7 +9,8 @@ import type { Logger } from '../observability/logger.js';
 import type { TeleportApi } from '../teleport/api.js';
 import { CatchUp } from './catchup.js';
 import { runEventLoop } from './events.js';
-import { createRelayMetrics, type RelayMetrics } from './metrics.js';
+import { createRelayMetrics, registerPacingMetrics, type RelayMetrics } from './metrics.js';
+import { PacingGate } from '../mattermost/pacing.js';
 import { KeyedQueue } from './queue.js';
 import { mattermostStateOf, probeMattermost, Readiness } from './readiness.js';
 import {
@@ -80,10 +81,15 @@ interface Clients {
   ownsTeleport: boolean;
 }
 
-async function connectClients(config: PluginConfig, logger: Logger, deps: WatcherDeps): Promise<Clients> {
+async function connectClients(
+  config: PluginConfig,
+  logger: Logger,
+  deps: WatcherDeps,
+  gate: PacingGate,
+): Promise<Clients> {
   const teleport = deps.teleport ?? (await connectTeleportWithRetry(config, logger));
   try {
-    const mattermost = deps.mattermost ?? (await connectMattermost(config, logger));
+    const mattermost = deps.mattermost ?? (await connectMattermost(config, logger, gate));
     return { teleport, mattermost, ownsTeleport: deps.teleport === undefined };
   } catch (err) {
     if (deps.teleport === undefined) teleport.close();
@@ -196,15 +202,19 @@ export async function runWatcher(
     detail: readiness.detail,
   });
 
+  // One pacing gate for the watcher's life: the server's limiter counts every call of this process, also
+  // across a client swapped for a new token.
+  const pacing = new PacingGate();
   let clients: Clients;
   try {
-    clients = await connectClients(config, logger, deps);
+    clients = await connectClients(config, logger, deps, pacing);
   } catch (err) {
     await health.close();
     throw err;
   }
   const { teleport, ownsTeleport } = clients;
   const mattermost = new SwappableMattermost(clients.mattermost);
+  if (clients.mattermost.pacing) registerPacingMetrics(metrics.registry, clients.mattermost.pacing);
   const identity = teleport as TeleportApi & MaybeIdentityExpiry;
   const updateIdentityExpiry = () => {
     const expiry = identity.identityExpiry?.();
@@ -272,7 +282,7 @@ export async function runWatcher(
     factory:
       deps.mattermostFactory ??
       (deps.mattermost === undefined
-        ? (cfg) => connectMattermost({ ...config, mattermost: cfg }, logger)
+        ? (cfg) => connectMattermost({ ...config, mattermost: cfg }, logger, pacing)
         : undefined),
   });
   rotation.watchFile(config.mattermost, (token) => {

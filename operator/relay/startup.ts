@@ -3,6 +3,7 @@
 import type { PluginConfig } from '../config/types.js';
 import { MattermostError, type MattermostApi } from '../mattermost/api.js';
 import { maskUrl } from '../mattermost/connection.js';
+import type { PacingGate } from '../mattermost/pacing.js';
 import type { Logger } from '../observability/logger.js';
 import { isTeleportError, type TeleportApi } from '../teleport/api.js';
 import { errorText, type RelayTuning } from './reconcile.js';
@@ -28,9 +29,13 @@ export async function connectTeleportWithRetry(config: PluginConfig, logger: Log
   }
 }
 
-export async function connectMattermost(config: PluginConfig, logger: Logger): Promise<MattermostApi> {
+export async function connectMattermost(
+  config: PluginConfig,
+  logger: Logger,
+  gate?: PacingGate,
+): Promise<MattermostApi> {
   const { createMattermostClient } = await import('../mattermost/client.js');
-  return createMattermostClient(config.mattermost, logger);
+  return createMattermostClient(config.mattermost, logger, gate ? { gate } : {});
 }
 
 /** Pings Teleport (within the start-up budget) for the cluster's name, version and features. */

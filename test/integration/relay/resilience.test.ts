@@ -65,6 +65,9 @@ describe('delivery under failure', () => {
     stack = await startStack({ roleToRecipients: { '*': [TEAM_CHANNEL] } });
     const relay = await readyRelay();
     stack.mattermost.setRateLimit({ perSecond: 50, burst: 5 });
+    // The pacing gate keeps the relay itself under the limit; 429s it could not foresee (another client
+    // spending the same bucket) are injected on top, with the limiter's headers and Retry-After.
+    stack.mattermost.fail({ status: 429, count: 40, method: 'POST' });
     const ids = Array.from(
       { length: 120 },
       (_, i) => stack.teleport.createRequest({ requestReason: `r${i}` }).id,
