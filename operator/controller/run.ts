@@ -114,10 +114,10 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     qps: GLOBAL_QPS,
     burst: GLOBAL_BURST,
   });
-  let cacheStats: CacheStats | undefined;
+  const caches: { stats?: CacheStats } = {}; // filled once the caches exist
   const metrics = createMetrics(
     () => queue.len(),
-    () => cacheStats,
+    () => caches.stats,
   );
   const secretIndex = new Map<string, Set<string>>();
   const secretsOf = new Map<string, string[]>();
@@ -229,7 +229,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     logger,
     onRestart: restart('Secret'),
   });
-  cacheStats = {
+  caches.stats = {
     objects: () => ({
       [KIND]: plugins.size(),
       Deployment: deployments.size(),
