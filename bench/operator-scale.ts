@@ -9,7 +9,7 @@
 //
 //   npm run build && node dist/bench/operator-scale.js [N=500] [M=0]
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,7 +25,10 @@ const N = Number(process.argv[2] ?? 500);
 const UNRELATED = Number(process.argv[3] ?? 0);
 const UNRELATED_BYTES = 512 * 1024;
 const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.resolve(here, '../operator/cli/main.js');
+// The CLI the image ships (dist/bundle), else the compiled sources.
+const cli = [path.resolve(here, '../bundle/main.mjs'), path.resolve(here, '../operator/cli/main.js')].find(
+  (p) => existsSync(p),
+)!;
 
 function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -2,7 +2,7 @@
 // this process, and the relay as its own process (the built CLI, `teleport-mattermost start -c file`),
 // so its memory and CPU are its own and a kill -9 is a real one.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,7 +19,11 @@ import { startFakeTeleport, type FakeTeleport } from '../../test/teleport-server
 import { freePort, sleep } from './measure.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const CLI = path.resolve(here, '../../operator/cli/main.js');
+/** The CLI the image ships (dist/bundle, built by `make build`), else the compiled sources. */
+export const CLI = [
+  path.resolve(here, '../../bundle/main.mjs'),
+  path.resolve(here, '../../operator/cli/main.js'),
+].find((p) => existsSync(p))!;
 
 const REQUEST_ID_PROP = POST_PROPS.requestId;
 

@@ -147,7 +147,9 @@ interface KubeconfigFile {
 
 /** Reads a kubeconfig file (the yaml parser is only loaded on this path, never in a cluster). */
 async function fromKubeconfigFile(p: string): Promise<Connection> {
-  const { parse } = await import('yaml');
+  // yaml is CommonJS: a bundle's dynamic import sees it as { default }, tsc's output as named exports.
+  const mod = (await import('yaml')) as typeof import('yaml') & { default?: typeof import('yaml') };
+  const parse = mod.parse ?? mod.default!.parse;
   const doc = parse(readFileSync(p, 'utf8')) as KubeconfigFile;
   const rel = (f: string | undefined) => (f ? path.resolve(path.dirname(p), f) : undefined);
   const ctx = doc.contexts?.find((c) => c.name === doc['current-context'])?.context;
