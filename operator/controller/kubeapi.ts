@@ -145,10 +145,12 @@ interface KubeconfigFile {
   >[];
 }
 
+type YamlParse = (text: string) => unknown;
+
 /** Reads a kubeconfig file (the yaml parser is only loaded on this path, never in a cluster). */
 async function fromKubeconfigFile(p: string): Promise<Connection> {
   // yaml is CommonJS: a bundle's dynamic import sees it as { default }, tsc's output as named exports.
-  const mod = (await import('yaml')) as typeof import('yaml') & { default?: typeof import('yaml') };
+  const mod = (await import('yaml')) as { parse?: YamlParse; default?: { parse: YamlParse } };
   const parse = mod.parse ?? mod.default!.parse;
   const doc = parse(readFileSync(p, 'utf8')) as KubeconfigFile;
   const rel = (f: string | undefined) => (f ? path.resolve(path.dirname(p), f) : undefined);
