@@ -25,6 +25,10 @@ export const CLI = [
   path.resolve(here, '../../operator/cli/main.js'),
 ].find((p) => existsSync(p))!;
 
+/** The image's NODE_OPTIONS (Dockerfile ENV): what a relay in a container runs with. */
+export const IMAGE_NODE_OPTIONS = '--max-semi-space-size=1';
+export const relayNodeOptions = (): string => process.env.BENCH_RELAY_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS;
+
 const REQUEST_ID_PROP = POST_PROPS.requestId;
 
 export const CHANNEL = 'bench-team/access-requests';
@@ -160,11 +164,10 @@ listen_addr = "127.0.0.1:${healthPort}"
     },
     startRelay() {
       const spawnedAt = performance.now();
-      // BENCH_RELAY_NODE_OPTIONS: V8 flags for the relay process only (to try heap settings).
-      const nodeOptions = process.env.BENCH_RELAY_NODE_OPTIONS;
+      // The image's NODE_OPTIONS, or BENCH_RELAY_NODE_OPTIONS (V8 flags for the relay only, to try settings).
       const child = spawn(process.execPath, [CLI, 'start', '-c', configPath], {
         stdio: ['ignore', 'ignore', 'pipe'],
-        env: nodeOptions === undefined ? process.env : { ...process.env, NODE_OPTIONS: nodeOptions },
+        env: { ...process.env, NODE_OPTIONS: relayNodeOptions() },
       });
       child.stderr!.pipe(log, { end: false });
       let exited = false;
