@@ -3,7 +3,7 @@
 // operator's memory grow with them and hold secret material it never needed. So Secrets are watched as
 // metadata only (PartialObjectMetadata: name, namespace, resourceVersion; see run.ts), and a referenced
 // Secret's data is fetched with a GET when a reconcile needs it, kept while some resource references it,
-// and dropped when the metadata watch reports a newer version (the next reconcile fetches it again).
+// and read again when the metadata watch reports a newer version (before the next reconcile).
 //
 // A Secret that does not exist is remembered as absent: its creation arrives as an ADDED event on the
 // metadata watch, which invalidates the entry and enqueues the resources that reference it.
@@ -13,6 +13,9 @@ import { KubeApiError, type KubeApi } from './kubeapi.js';
 interface Entry {
   /** null = the API server answered 404. */
   secret: V1Secret | null;
+  /** The watch reported a change: read it again before the next reconcile (meanwhile get() still
+   * answers the old copy, so a reconcile already running never sees a Secret vanish that did not). */
+  stale: boolean;
 }
 
 export class ReferencedSecrets {
@@ -33,7 +36,7 @@ export class ReferencedSecrets {
 
   /** Fetches the Secrets ("namespace/name" keys) that are not cached yet. Rejects on API errors. */
   async ensure(keys: readonly string[]): Promise<void> {
-    await Promise.all(keys.filter((k) => !this.entries.has(k)).map((k) => this.fetch(k)));
+    await Promise.all(keys.filter((k) => this.entries.get(k)?.stale ?? true).map((k) => this.fetch(k)));
   }
 
   private async fetch(key: string): Promise<void> {
@@ -51,7 +54,7 @@ export class ReferencedSecrets {
         secret = null;
       }
       if ((this.epochs.get(key) ?? 0) !== epoch) continue; // changed while we read it: read again
-      if (this.referenced(key)) this.entries.set(key, { secret });
+      if (this.referenced(key)) this.entries.set(key, { secret, stale: false });
       return;
     }
   }
