@@ -60,7 +60,7 @@ export class ReferencedSecrets {
   }
 
   /**
-   * A watch event for the Secret: drops the cached copy unless it already has this resourceVersion.
+   * A watch event for the Secret: marks the cached copy stale unless it already has this resourceVersion.
    * Returns true when the cached data changed (or was unknown), i.e. its resources need a reconcile.
    */
   invalidate(key: string, resourceVersion?: string): boolean {
@@ -68,7 +68,7 @@ export class ReferencedSecrets {
     if (cur?.secret && resourceVersion && cur.secret.metadata?.resourceVersion === resourceVersion)
       return false;
     this.epochs.set(key, (this.epochs.get(key) ?? 0) + 1);
-    this.entries.delete(key);
+    if (cur) cur.stale = true;
     return true;
   }
 
