@@ -128,9 +128,12 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     if (key && leader) queue.add(key);
   };
   const secretData = new ReferencedSecrets(api, (key) => secretIndex.has(key));
+  /** Keeps secretIndex in step with a CR; a Secret's data is dropped once no CR references it. */
   const indexPlugin = (cr: MattermostAccessPlugin, present: boolean) => {
     const key = objectKey(cr);
+    const refs = present ? referencedSecrets(cr) : [];
     for (const s of secretsOf.get(key) ?? []) {
+      if (refs.includes(s)) continue;
       const users = secretIndex.get(s);
       users?.delete(key);
       if (users?.size === 0) {
@@ -138,9 +141,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
         secretData.release(s);
       }
     }
-    secretsOf.delete(key);
-    if (!present) return;
-    const refs = referencedSecrets(cr);
+    if (!present) return void secretsOf.delete(key);
     secretsOf.set(key, refs);
     for (const s of refs) {
       if (!secretIndex.has(s)) secretIndex.set(s, new Set());
