@@ -164,7 +164,8 @@ export class Reflector<T extends KubernetesObject> {
   private async relist(): Promise<void> {
     const result = await this.opts.list();
     const seen = new Set<string>();
-    for (const raw of result.items) {
+    for (const raw of result.items ?? []) {
+      // (an empty PartialObjectMetadataList comes with "items": null)
       const item = this.trim(raw);
       const key = objectKey(item);
       seen.add(key);
