@@ -1,14 +1,18 @@
 # One image for both roles: `teleport-mattermost start -c …` (the watcher) and `teleport-mattermost operator`.
-# The build stage runs the same `make build` as CI; the runtime stage runs dist/bundle (the CLI bundled and
-# minified by esbuild with its dependencies; each role loads only its own chunks), as a non-root user, with
-# no writable root filesystem. The production node_modules stay only for the chart's CRD upgrade hook
-# (charts/…/files/upgrade-crd.mjs imports @kubernetes/client-node and yaml from /app).
+# The build stage runs the same `make deps` and `make build` as CI; the runtime stage runs dist/bundle (the
+# CLI bundled and minified by esbuild with its dependencies; each role loads only its own chunks), as a
+# non-root user, with no writable root filesystem. The production node_modules stay only for the chart's CRD
+# upgrade hook (charts/…/files/upgrade-crd.mjs imports @kubernetes/client-node and yaml from /app).
+# Built by `make image` (docker, podman or buildah); test/image/build.test.ts performs these stages without
+# an engine (same RUN commands, parsed from this file) and runs the result.
 FROM node:24-bookworm-slim AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json Makefile ./
+# `make deps` is `npm ci` (scripts/npm-ci.sh), as on every machine: exactly the locked versions.
+COPY package.json package-lock.json Makefile ./
+COPY scripts/npm-ci.sh ./scripts/
+RUN make deps
+COPY tsconfig.json tsconfig.build.json ./
 COPY operator ./operator
 COPY test ./test
 COPY bench ./bench

@@ -24,12 +24,21 @@ export default {
       testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/operator/**/*.test.ts'],
     },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    // The Dockerfile's stages performed without an engine (npm ci, build, prune), then the result run.
+    { ...common, displayName: 'image', testMatch: ['<rootDir>/test/image/**/*.test.ts'] },
     {
       ...common,
       displayName: 'k8s',
       testMatch: ['<rootDir>/test/k8s/**/*.test.ts'],
       globalSetup: '<rootDir>/test/k8s/global-setup.ts',
       globalTeardown: '<rootDir>/test/k8s/global-teardown.ts',
+    },
+    {
+      ...common,
+      displayName: 'mattermost-real',
+      testMatch: ['<rootDir>/test/mattermost-real/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/mattermost-real/global-setup.ts',
+      globalTeardown: '<rootDir>/test/mattermost-real/global-teardown.ts',
     },
   ],
 };

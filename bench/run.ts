@@ -13,6 +13,8 @@ import type { Scenario, ScenarioResult } from './lib/result.js';
 import { r1MattermostDown, r2StreamCuts, r3Kill9, r4IdentityRotation } from './scenarios/faults.js';
 import { p4iOperatorIdle, p4mOperatorWithSecrets, p4Operator } from './scenarios/operator.js';
 import { p1Latency, p2Burst, p3Memory, p3MemoryWithHeapFlags, p5Startup } from './scenarios/perf.js';
+import { p6ManyRecipients } from './scenarios/recipients.js';
+import { n1ReviewClicks } from './scenarios/review.js';
 
 const SCENARIOS: Record<string, Scenario> = {
   P1: p1Latency,
@@ -23,10 +25,12 @@ const SCENARIOS: Record<string, Scenario> = {
   P4m: p4mOperatorWithSecrets,
   P4i: p4iOperatorIdle,
   P5: p5Startup,
+  P6: p6ManyRecipients,
   R1: r1MattermostDown,
   R2: r2StreamCuts,
   R3: r3Kill9,
   R4: r4IdentityRotation,
+  N1: n1ReviewClicks,
 };
 
 /** Not in the default run (kept to ~15 minutes); run by name. */

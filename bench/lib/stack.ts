@@ -72,7 +72,13 @@ export interface BenchStack {
 }
 
 export async function startBenchStack(
-  opts: { refreshIdentity?: boolean; identityTtlMs?: number; logSeverity?: string } = {},
+  opts: {
+    refreshIdentity?: boolean;
+    identityTtlMs?: number;
+    logSeverity?: string;
+    /** More recipients for every request, after the channel and the reviewer (P6). */
+    extraRecipients?: string[];
+  } = {},
 ): Promise<BenchStack> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bench-'));
   const teleport = await startFakeTeleport();
@@ -121,7 +127,7 @@ url = "${mattermost.url}"
 token = "${token}"
 
 [role_to_recipients]
-"*" = ["${CHANNEL}", "${REVIEWER}"]
+"*" = ${JSON.stringify([CHANNEL, REVIEWER, ...(opts.extraRecipients ?? [])])}
 
 [log]
 output = "stderr"

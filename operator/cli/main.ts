@@ -7,7 +7,13 @@ import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
 import { EXAMPLE_CONFIG } from '../config/example.js';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import type { PluginConfig, Severity } from '../config/types.js';
-import { bootstrapLogger, createLogger, registerSecret, type Logger } from '../observability/logger.js';
+import {
+  bootstrapLogger,
+  createLogger,
+  logOutputProblem,
+  registerSecret,
+  type Logger,
+} from '../observability/logger.js';
 import { versionLine } from '../version.js';
 
 export const EXIT_OK = 0;
@@ -51,7 +57,8 @@ Flags:
   -d, --debug         Enable verbose (DEBUG) logging, whatever [log] severity says
   -h, --help          Show this help
 
-Signals: SIGTERM/SIGINT stop gracefully (finishing in-flight posts); SIGHUP reloads recipients and log level.
+Signals: SIGTERM/SIGINT stop gracefully (finishing in-flight posts); SIGHUP reloads recipients, log level
+and the Mattermost token (a change of a token file is picked up by itself).
 `,
   configure: `Usage: teleport-mattermost configure
 
@@ -122,6 +129,8 @@ async function start(args: string[]): Promise<number> {
     config = loaded.config;
     if (debug) config.log.severity = 'debug';
     registerSecret(config.mattermost.token);
+    const outputProblem = logOutputProblem(config.log.output);
+    if (outputProblem) throw new ConfigError(config.source, [outputProblem], loaded.warnings);
     logger = createLogger(config.log);
     printConfigWarnings(logger, loaded.warnings, config.source);
   } catch (err) {
@@ -140,7 +149,17 @@ async function start(args: string[]): Promise<number> {
 
   preferSmallHeap();
   const { runWatcher } = await import('../relay/run.js');
-  const handle = await runWatcher(config, logger);
+  let handle: Awaited<ReturnType<typeof runWatcher>>;
+  try {
+    handle = await runWatcher(config, logger);
+  } catch (err) {
+    // An unusable identity is a configuration problem, like a bad token: exit 2 (see the header).
+    const { IdentityError } = await import('../teleport/identity.js');
+    if (!(err instanceof IdentityError)) throw err;
+    logger.error('Cannot use the Teleport credentials', { error: err.message });
+    process.stderr.write(`teleport-mattermost: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -225,15 +244,24 @@ async function operator(args: string[]): Promise<number> {
     version: versionLine(),
     namespace: namespace ?? '(all)',
   });
-  const handle = await runOperator(
-    {
-      ...(namespace ? { namespace } : {}),
-      metricsAddr: String(values['metrics-addr']),
-      leaderElect: parseBool('leader-elect', values['leader-elect'] as string | undefined, true),
-      watcherImage: (values['watcher-image'] as string | undefined) ?? DEFAULT_WATCHER_IMAGE,
-    },
-    logger,
-  );
+  const leaderElect = parseBool('leader-elect', values['leader-elect'] as string | undefined, true);
+  let handle: Awaited<ReturnType<typeof runOperator>>;
+  try {
+    handle = await runOperator(
+      {
+        ...(namespace ? { namespace } : {}),
+        metricsAddr: String(values['metrics-addr']),
+        leaderElect,
+        watcherImage: (values['watcher-image'] as string | undefined) ?? DEFAULT_WATCHER_IMAGE,
+      },
+      logger,
+    );
+  } catch (err) {
+    // No cluster to talk to: a configuration error, not something a restart or a retry fixes.
+    if (!(err instanceof Error) || err.name !== 'KubeConfigError') throw err;
+    process.stderr.write(`teleport-mattermost: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info(`Received ${signal}, stopping the operator`);

@@ -38,4 +38,14 @@ format = "text"                        # "text" or "json"
 
 [http]
 listen_addr = ":8081"                  # (ours) /healthz, /readyz and /metrics
+
+# (ours) Approve/Deny buttons: a click records the reviewer's own Teleport review (docs/native-review.md).
+# Needs review_requests.submit_for_users for the plugin's role and each reviewer's trait below.
+[review]
+enabled = false
+# listen_addr = ":8082"                # the click listener, its own port
+# callback_url = "http://teleport-plugin-mattermost-review.teleport.svc:8082/mattermost/action"
+# mattermost_user_id_trait = "mattermost_user_id"
+# allow_email_username_match = false
+# signing_key_file = "/var/lib/teleport/plugins/mattermost/review-key"  # >= 32 random bytes
 `;

@@ -15,8 +15,14 @@ import {
   TOKEN_FILE_MAX_BYTES,
 } from './defaults.js';
 import { parseDuration } from './duration.js';
+import { maskUrlCredentials } from '../observability/safe-text.js';
+import { dict } from './dict.js';
 import { closestKey } from './suggest.js';
+import { REVIEW_KEYS, reviewSchema, validateReview } from './review.js';
 import type { LogFormat, PluginConfig, Severity } from './types.js';
+
+/** A configuration file is a few KB. */
+const CONFIG_FILE_MAX_BYTES = 1024 * 1024;
 
 export class ConfigError extends Error {
   constructor(
@@ -61,6 +67,7 @@ const KNOWN_KEYS: Record<string, readonly string[] | 'any'> = {
   role_to_recipients: 'any',
   log: ['output', 'severity', 'format'],
   http: ['listen_addr'],
+  review: REVIEW_KEYS,
 };
 
 const SEVERITY_ALIASES: Record<string, Severity> = {
@@ -130,7 +137,12 @@ const schema = z.object({
       {
         url: str
           .refine((s) => /^https?:\/\/[^/\s]+/i.test(s.trim()), {
-            error: (iss) => `must be an http(s) URL, got ${show(iss.input)}`,
+            error: (iss) => `must be an http(s) URL, got ${show(maskUrlCredentials(String(iss.input)))}`,
+            abort: true,
+          })
+          .refine((s) => isHttpUrl(s.trim()), {
+            error: (iss) =>
+              `must be a valid URL without spaces (write a space as %20), got ${show(maskUrlCredentials(String(iss.input)))}`,
           })
           .optional(),
         token: str.optional(),
@@ -174,12 +186,17 @@ const schema = z.object({
         listen_addr: str
           .refine((s) => /^(\[[^\]]+\]|[^:\s]*)?:?\d{1,5}$/.test(s.trim()), {
             error: (iss) => `must look like ":8081" or "127.0.0.1:8081", got ${show(iss.input)}`,
+            abort: true,
+          })
+          .refine((s) => Number(/(\d+)$/.exec(s.trim())?.[1] ?? 0) <= 65535, {
+            error: (iss) => `port must be 0 to 65535, got ${show(iss.input)}`,
           })
           .optional(),
       },
       { error: typeMessage('a table ([http])') },
     )
     .optional(),
+  review: reviewSchema(str, bool, typeMessage('a table ([review])')).optional(),
 });
 
 type RawConfig = z.infer<typeof schema>;
@@ -206,8 +223,45 @@ function unknownKeyWarnings(doc: Record<string, unknown>): string[] {
   return warnings;
 }
 
-function readToken(file: string, problems: string[]): string {
+function isHttpUrl(s: string): boolean {
+  if (!/^https?:\/\/[^/\s]+/i.test(s) || /\s/.test(s)) return false;
   try {
+    new URL(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why the token cannot be sent as `Authorization: Bearer <token>` (undefined when it can). Names the
+ * kind of character only: the message must never show the token.
+ */
+export function tokenHeaderProblem(token: string): string | undefined {
+  const m = /[^\x21-\x7e]/.exec(token);
+  if (!m) return undefined;
+  const c = m[0];
+  const what =
+    c === '\n' || c === '\r'
+      ? 'a line break (more than one line)'
+      : c === '\0'
+        ? 'a NUL byte (is it a device such as /dev/zero?)'
+        : c === ' ' || c === '\t'
+          ? 'a space'
+          : c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f
+            ? 'a control character'
+            : `a non-ASCII character (U+${c.codePointAt(0)?.toString(16).toUpperCase().padStart(4, '0')}, e.g. a zero-width space pasted with it)`;
+  return `contains ${what}, which cannot be sent in an HTTP header; it must be the bot's access token alone, on one line`;
+}
+
+export function readToken(file: string, problems: string[]): string {
+  try {
+    if (!fs.statSync(file).isFile()) {
+      problems.push(
+        `mattermost.token: ${file} is not a regular file; put the bot's access token in a file and point the token at it`,
+      );
+      return '';
+    }
     const fd = fs.openSync(file, 'r');
     try {
       const buf = Buffer.alloc(TOKEN_FILE_MAX_BYTES);
@@ -228,8 +282,20 @@ function readToken(file: string, problems: string[]): string {
   }
 }
 
+/** The role table's entries, `__proto__` included (zod's record drops it; the TOML parser keeps it). */
+function roleEntries(raw: RawConfig, rawRoles: unknown): [string, string | string[]][] {
+  const entries = Object.entries(raw.role_to_recipients ?? {});
+  if (rawRoles !== null && typeof rawRoles === 'object' && Object.hasOwn(rawRoles, '__proto__')) {
+    const value = (rawRoles as Record<string, unknown>)['__proto__'];
+    const parsed = z.union([str, recipientList]).safeParse(value);
+    if (parsed.success) entries.push(['__proto__', parsed.data]);
+  }
+  return entries;
+}
+
 function validate(
   raw: RawConfig,
+  rawRoles: unknown,
   opts: ParseOptions,
   problems: string[],
   warnings: string[],
@@ -301,6 +367,12 @@ function validate(
   } else {
     token = mm.token.trim();
   }
+  const tokenProblem = token ? tokenHeaderProblem(token) : undefined;
+  if (tokenProblem) {
+    problems.push(
+      `mattermost.token${tokenSource === 'inline' ? '' : ` (read from the file ${tokenSource})`}: ${tokenProblem}`,
+    );
+  }
   const recipients = mm.recipients ?? [];
   recipients.forEach((r, i) => {
     if (!isRecipient(r.trim())) {
@@ -308,9 +380,10 @@ function validate(
     }
   });
 
-  // [role_to_recipients], with upstream's replacement rule.
-  const roleMap: Record<string, string[]> = {};
-  for (const [role, value] of Object.entries(raw.role_to_recipients ?? {})) {
+  // [role_to_recipients], with upstream's replacement rule. Role names are outside text: the map has no
+  // prototype, and `__proto__` (which zod's record drops) is taken from the TOML document itself.
+  const roleMap = dict<string[]>();
+  for (const [role, value] of roleEntries(raw, rawRoles)) {
     const list = typeof value === 'string' ? [value] : value;
     list.forEach((r, i) => {
       if (!isRecipient(r.trim())) {
@@ -328,7 +401,11 @@ function validate(
         'mattermost.recipients is set, so [role_to_recipients] is ignored and every request goes to mattermost.recipients (upstream behaviour); remove one of them',
       );
     }
-    roleToRecipients = { '*': recipients.map((r) => r.trim()) };
+    roleToRecipients = dict([['*', recipients.map((r) => r.trim())]]);
+  } else if (Object.keys(roleMap).length === 0 && !reported.has('role_to_recipients')) {
+    warnings.push(
+      'no recipients: neither mattermost.recipients nor [role_to_recipients] is set, so requests reach only their suggested reviewers and Access Monitoring Rules; set one of them to have a default',
+    );
   }
 
   // [log] and [http]
@@ -340,6 +417,13 @@ function validate(
   }
   const severity = SEVERITY_ALIASES[(lg.severity ?? DEFAULT_LOG_SEVERITY).toLowerCase()] ?? 'info';
   const format = (lg.format ?? DEFAULT_LOG_FORMAT).toLowerCase() as LogFormat;
+  const httpListenAddr = (raw.http?.listen_addr ?? DEFAULT_HTTP_LISTEN_ADDR).trim();
+  const review = validateReview(
+    raw.review,
+    { mattermostUrl: mm.url ?? '', httpListenAddr, readFiles: opts.readTokenFile !== false, reported },
+    problems,
+    warnings,
+  );
 
   return {
     source: '',
@@ -363,7 +447,8 @@ function validate(
     },
     roleToRecipients,
     log: { output, severity, format },
-    http: { listenAddr: (raw.http?.listen_addr ?? DEFAULT_HTTP_LISTEN_ADDR).trim() },
+    http: { listenAddr: httpListenAddr },
+    review,
   };
 }
 
@@ -403,7 +488,7 @@ export function parseConfigText(text: string, source: string, opts: ParseOptions
     parsed = schema.safeParse(pruned);
     if (!parsed.success) throw new ConfigError(source, problems, warnings);
   }
-  const config = validate(parsed.data, opts, problems, warnings, reported);
+  const config = validate(parsed.data, doc.role_to_recipients, opts, problems, warnings, reported);
   if (problems.length > 0) throw new ConfigError(source, problems, warnings);
   config.source = source;
   return { config, warnings };
@@ -414,8 +499,17 @@ export function loadConfigFile(file: string, opts: ParseOptions = {}): LoadedCon
   const abs = path.resolve(opts.cwd ?? process.cwd(), file);
   let text: string;
   try {
+    // A FIFO would block for ever and /dev/zero never end: only a regular file of a sane size.
+    const info = fs.statSync(abs);
+    if (!info.isFile()) throw new ConfigError(abs, ['not a regular file; point -c at the TOML file itself']);
+    if (info.size > CONFIG_FILE_MAX_BYTES) {
+      throw new ConfigError(abs, [
+        `larger than ${CONFIG_FILE_MAX_BYTES / 1024} KB (${info.size} bytes); is it the right file?`,
+      ]);
+    }
     text = fs.readFileSync(abs, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT'

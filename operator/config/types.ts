@@ -1,3 +1,5 @@
+import type { ReviewConfig } from './review.js';
+
 // The validated, defaulted configuration of the watcher (`teleport-mattermost start`).
 // operator/config/load.ts produces it from the upstream-compatible TOML file.
 
@@ -38,4 +40,6 @@ export interface PluginConfig {
   roleToRecipients: Record<string, string[]>;
   log: { output: string; severity: Severity; format: LogFormat };
   http: { listenAddr: string };
+  /** Native Approve/Deny buttons ([review]); absent or `enabled: false` = off (the default). */
+  review?: ReviewConfig;
 }

@@ -32,6 +32,7 @@ import {
   WATCHER_HTTP_PORT,
   WATCHER_UID,
 } from './defaults.js';
+import { REVIEW_PORT, reviewEnabled, reviewVolume } from './review.js';
 import type { MattermostAccessPlugin } from './types.js';
 
 /** The controller owner reference: GC deletes the children with the CR. */
@@ -138,6 +139,11 @@ export function buildDeployment(cr: MattermostAccessPlugin, inputs: DeploymentIn
     { name: 'mattermost-token', mountPath: TOKEN_DIR, readOnly: true },
     { name: 'tmp', mountPath: TMP_DIR },
   ];
+  if (reviewEnabled(spec)) {
+    const { volume, mount } = reviewVolume(cr);
+    volumes.push(volume);
+    mounts.push(mount);
+  }
   if (spec.mattermost.caSecretRef) {
     volumes.push({
       name: 'mattermost-ca',
@@ -192,7 +198,12 @@ export function buildDeployment(cr: MattermostAccessPlugin, inputs: DeploymentIn
               image,
               imagePullPolicy: spec.imagePullPolicy ?? 'IfNotPresent',
               args: ['start', '-c', CONFIG_PATH],
-              ports: [{ name: 'http', containerPort: WATCHER_HTTP_PORT, protocol: 'TCP' }],
+              ports: [
+                { name: 'http', containerPort: WATCHER_HTTP_PORT, protocol: 'TCP' },
+                ...(reviewEnabled(spec)
+                  ? [{ name: 'review', containerPort: REVIEW_PORT, protocol: 'TCP' }]
+                  : []),
+              ],
               readinessProbe: {
                 httpGet: { path: '/readyz', port: 'http' },
                 periodSeconds: 10,

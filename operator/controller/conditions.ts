@@ -79,4 +79,5 @@ export const EVENT_REASON = {
   DeploymentCreated: 'DeploymentCreated',
   ConfigChanged: 'ConfigChanged',
   DeploymentUpdated: 'DeploymentUpdated',
+  ReviewKeyGenerated: 'ReviewKeyGenerated',
 } as const;

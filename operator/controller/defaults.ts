@@ -27,6 +27,8 @@ export const MANAGED_BY = 'teleport-mattermost-operator';
 
 /** Pod-template annotation holding the hash of the rendered config: a change rolls the pods. */
 export const CONFIG_HASH_ANNOTATION = `${GROUP}/config-hash`;
+/** Set by the Helm chart on the resource: values it accepted but could not honour, one per line. */
+export const CHART_WARNINGS_ANNOTATION = `${GROUP}/chart-warnings`;
 
 /** Where the watcher finds its files inside the pod. */
 export const CONFIG_DIR = '/etc/teleport-mattermost';

@@ -1,6 +1,6 @@
 // The operator's writes to the Kubernetes API, all through this one module so they are counted (the
 // api_writes_total metric) and refused when this replica is not the leader.
-import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
 import type { Counter } from 'prom-client';
 import { API_VERSION, EVENT_COMPONENT, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION } from './defaults.js';
 import { rfc3339 } from './conditions.js';
@@ -22,6 +22,8 @@ export interface KubeWriterHooks {
   /** Lets the caches see our own writes before the watch delivers them. */
   observeConfigMap(cm: V1ConfigMap): void;
   observeDeployment(d: V1Deployment): void;
+  observeService?(s: V1Service): void;
+  observeSecret?(s: V1Secret): void;
   observePlugin(cr: MattermostAccessPlugin): void;
 }
 
@@ -54,6 +56,33 @@ export class KubeClusterWriter implements ClusterWriter {
       { ...SSA, body: d },
     );
     this.hooks.observeDeployment(live);
+  }
+
+  async applyService(svc: V1Service): Promise<void> {
+    this.guard('services', 'apply');
+    const live = await this.api.request<V1Service>(
+      'PATCH',
+      `/api/v1/namespaces/${svc.metadata!.namespace!}/services/${svc.metadata!.name!}`,
+      { ...SSA, body: svc },
+    );
+    this.hooks.observeService?.(live);
+  }
+
+  /** Creates a Secret; false when it already exists (another replica or an earlier attempt made it). */
+  async createSecret(secret: V1Secret): Promise<boolean> {
+    this.guard('secrets', 'create');
+    try {
+      const live = await this.api.request<V1Secret>(
+        'POST',
+        `/api/v1/namespaces/${secret.metadata!.namespace!}/secrets`,
+        { query: { fieldManager: FIELD_MANAGER }, body: { apiVersion: 'v1', kind: 'Secret', ...secret } },
+      );
+      this.hooks.observeSecret?.(live);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) return false;
+      throw err;
+    }
   }
 
   async applyStatus(cr: MattermostAccessPlugin, status: MattermostAccessPluginStatus): Promise<void> {

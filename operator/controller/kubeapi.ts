@@ -5,7 +5,7 @@
 //
 // Connection settings come from a client-node-shaped KubeConfig (tests pass one), else the in-cluster
 // ServiceAccount (the token file is re-read, as kubelet rotates it), else $KUBECONFIG or ~/.kube/config.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
@@ -41,6 +41,15 @@ export class KubeApiError extends Error {
   /** Same field name as client-node's ApiException and the watch's Status, for shared checks. */
   get statusCode(): number {
     return this.code;
+  }
+}
+
+/** The operator cannot reach any cluster with this configuration (exit 2, nothing to retry; the CLI
+ * recognises it by name, like kubeconfig.ts's). */
+export class KubeConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KubeConfigError';
   }
 }
 
@@ -155,12 +164,18 @@ async function fromKubeconfigFile(p: string): Promise<Connection> {
   const doc = parse(readFileSync(p, 'utf8')) as KubeconfigFile;
   const rel = (f: string | undefined) => (f ? path.resolve(path.dirname(p), f) : undefined);
   const ctx = doc.contexts?.find((c) => c.name === doc['current-context'])?.context;
-  if (!ctx) throw new Error(`kubeconfig ${p}: current-context '${doc['current-context'] ?? ''}' not found`);
+  if (!ctx)
+    throw new KubeConfigError(`kubeconfig ${p}: current-context '${doc['current-context'] ?? ''}' not found`);
   const cluster = doc.clusters?.find((c) => c.name === ctx.cluster)?.cluster;
-  if (!cluster) throw new Error(`kubeconfig ${p}: cluster '${ctx.cluster}' not found`);
+  if (!cluster) throw new KubeConfigError(`kubeconfig ${p}: cluster '${ctx.cluster}' not found`);
+  if (cluster.server.startsWith('http://') && !cluster['insecure-skip-tls-verify'])
+    throw new KubeConfigError(
+      `kubeconfig ${p}: cluster ${ctx.cluster} is served over plain HTTP (${cluster.server}); use its https:// address ` +
+        '(or set insecure-skip-tls-verify: true for that cluster to allow plain HTTP)',
+    );
   const user = doc.users?.find((u) => u.name === ctx.user)?.user ?? {};
   if (user.exec || user['auth-provider'])
-    throw new Error(
+    throw new KubeConfigError(
       `kubeconfig ${p}: user '${ctx.user}' uses an exec or auth-provider plugin, which the operator does not run; use a token or client certificate`,
     );
   const tokenFile = rel(user.tokenFile);
@@ -177,7 +192,7 @@ async function fromKubeconfigFile(p: string): Promise<Connection> {
 function inCluster(): Connection | undefined {
   const host = process.env.KUBERNETES_SERVICE_HOST;
   const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
-  if (!host) return undefined;
+  if (!host || !existsSync(path.join(SA_DIR, 'token'))) return undefined;
   return connect({
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
     ca: readFileSync(path.join(SA_DIR, 'ca.crt')),
@@ -205,14 +220,29 @@ function apiError(status: number, method: string, p: string, text: string): Kube
 export class KubeApi {
   private constructor(private readonly conn: Connection) {}
 
-  /** From a KubeConfig-like object, else in-cluster, else $KUBECONFIG / ~/.kube/config. */
+  /**
+   * From a KubeConfig-like object, else as kubectl looks (and kubeconfig.ts describes): the first existing
+   * file of $KUBECONFIG, else ~/.kube/config, else the in-cluster ServiceAccount; else a KubeConfigError
+   * (exit 2) that says what to set.
+   */
   static async create(kc?: KubeConfigLike): Promise<KubeApi> {
     if (kc) return new KubeApi(fromKubeConfigLike(kc));
-    const env = process.env.KUBECONFIG?.split(path.delimiter).find(Boolean);
-    if (env) return new KubeApi(await fromKubeconfigFile(env));
+    const listed = (process.env.KUBECONFIG ?? '').split(path.delimiter).filter(Boolean);
+    const home = path.join(os.homedir(), '.kube', 'config');
+    if (listed.length > 0) {
+      const present = listed.find((f) => existsSync(f));
+      if (!present)
+        throw new KubeConfigError(
+          `no kubeconfig: KUBECONFIG=${process.env.KUBECONFIG} names no existing file; set KUBECONFIG to a kubeconfig file or run in-cluster`,
+        );
+      return new KubeApi(await fromKubeconfigFile(present));
+    }
+    if (existsSync(home)) return new KubeApi(await fromKubeconfigFile(home));
     const cluster = inCluster();
     if (cluster) return new KubeApi(cluster);
-    return new KubeApi(await fromKubeconfigFile(path.join(os.homedir(), '.kube', 'config')));
+    throw new KubeConfigError(
+      `no kubeconfig: set KUBECONFIG or run in-cluster (there is no ${home}, and no in-cluster service account)`,
+    );
   }
 
   private send(method: string, p: string, o: RequestOptions, timeoutMs?: number): http.ClientRequest {

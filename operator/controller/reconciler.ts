@@ -9,7 +9,9 @@
 //   4. status through the /status subresource, only when it changed; Events for condition transitions.
 // The pod-template hash covers the config text and the token (the watcher reads both only at start), not
 // the identity: tbot's renewals reach the pod through the directory mount and refresh_identity.
-import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import { own } from '../config/dict.js';
+import { maskUrlCredentials } from '../observability/safe-text.js';
+import type { V1ConfigMap, V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import { checkValidity, IdentityError, parseIdentity } from '../teleport/identity.js';
 import { NotLeaderError } from './errors.js';
@@ -24,7 +26,15 @@ import {
   IDENTITY_RECHECK_MAX_MS,
   MISSING_SECRET_RETRY_MS,
 } from './defaults.js';
-import { hashParts, renderConfig, SpecError, type RenderedConfig } from './render.js';
+import {
+  configWarnings,
+  hashParts,
+  inSpecFieldNames,
+  renderConfig,
+  SpecError,
+  type RenderedConfig,
+} from './render.js';
+import { buildReviewKeySecret, buildReviewService, reviewEnabled, reviewKeyRef } from './review.js';
 import { computeStatus, isSubset, jsonEqual, type CheckResult } from './status.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginStatus, SecretKeyRef } from './types.js';
 
@@ -36,11 +46,15 @@ export interface ClusterReader {
   getSecret(namespace: string, name: string): V1Secret | undefined;
   getDeployment(namespace: string, name: string): V1Deployment | undefined;
   getConfigMap(namespace: string, name: string): V1ConfigMap | undefined;
+  getService?(namespace: string, name: string): V1Service | undefined;
 }
 
 export interface ClusterWriter {
   applyConfigMap(cm: V1ConfigMap): Promise<void>;
   applyDeployment(d: V1Deployment): Promise<void>;
+  /** spec.review: the callback Service (server-side apply) and a generated key Secret (create once). */
+  applyService?(svc: V1Service): Promise<void>;
+  createSecret?(secret: V1Secret): Promise<boolean>;
   applyStatus(cr: MattermostAccessPlugin, status: MattermostAccessPluginStatus): Promise<void>;
   event(
     cr: MattermostAccessPlugin,
@@ -64,9 +78,10 @@ export interface ReconcilerOptions {
 }
 
 function secretValue(secret: V1Secret, key: string): string | undefined {
-  const b64 = secret.data?.[key];
+  // The key comes from the CR: a lookup must not find an inherited member such as `constructor`.
+  const b64 = own(secret.data, key);
   if (b64 !== undefined) return Buffer.from(b64, 'base64').toString('utf8');
-  return secret.stringData?.[key];
+  return own(secret.stringData, key);
 }
 
 function keysOf(secret: V1Secret): string {
@@ -141,7 +156,7 @@ export class Reconciler {
     message: string,
   ): Promise<void> {
     try {
-      await this.opts.writer.event(cr, type, reason, message);
+      await this.opts.writer.event(cr, type, reason, maskUrlCredentials(message));
     } catch (err) {
       if (err instanceof NotLeaderError) throw err;
       this.opts.logger.warn('Failed to record Event', {
@@ -168,11 +183,12 @@ export class Reconciler {
     let rendered: RenderedConfig | undefined;
     let config: CheckResult;
     try {
-      rendered = renderConfig(cr.spec);
+      rendered = renderConfig(cr.spec, cr);
+      const warnings = configWarnings(cr.spec, cr.metadata.annotations);
       config = {
         ok: true,
         reason: REASON.ConfigRendered,
-        message: `Configuration rendered into ConfigMap ${namespace}/${name}`,
+        message: [`Configuration rendered into ConfigMap ${namespace}/${name}`, ...warnings].join('; '),
       };
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
@@ -281,7 +297,7 @@ export class Reconciler {
                 : REASON.IdentityMalformed;
           const hint =
             reason === REASON.IdentityExpired ? '; check that tbot is running and renewing it' : '';
-          identity = { ok: false, reason, message: `${err.message}${hint}` };
+          identity = { ok: false, reason, message: `${inSpecFieldNames(err.message)}${hint}` };
         }
       }
     }
@@ -325,6 +341,11 @@ export class Reconciler {
       }
     }
 
+    if (rendered && reviewEnabled(cr.spec)) {
+      const wait = await this.reconcileReview(cr, log);
+      if (wait) requeue.push(wait);
+    }
+
     // 4. Status, written only when it differs; Events for transitions.
     const status = computeStatus(
       cr.status,
@@ -348,15 +369,57 @@ export class Reconciler {
     if (!jsonEqual(status, cr.status ?? {})) {
       const previous = cr.status?.conditions ?? [];
       await writer.applyStatus(cr, status);
+      // Ready repeats the failing condition's message: one Event (and one log line) per message.
+      const told = new Set<string>();
       for (const type of [CONDITION.ConfigValid, CONDITION.IdentityValid, CONDITION.Ready]) {
         const before = findCondition(previous, type);
         const after = findCondition(status.conditions, type);
         if (!after || (before?.status === after.status && before.reason === after.reason)) continue;
         if (!before && after.status === 'True' && type !== CONDITION.Ready) continue;
-        await this.emit(cr, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
+        if (told.has(after.message)) continue;
+        told.add(after.message);
+        const healthy = after.status === 'True';
+        if (healthy) log.info(after.message, { condition: type, reason: after.reason });
+        else log.warn(after.message, { condition: type, reason: after.reason });
+        await this.emit(cr, healthy ? 'Normal' : 'Warning', after.reason, after.message);
       }
     }
     const positive = requeue.filter((ms) => ms > 0);
     return positive.length ? { requeueAfterMs: Math.min(...positive) } : {};
+  }
+  /**
+   * spec.review: the callback Service, and the signing key. A key Secret the spec names must exist (the
+   * pods wait for it); without one the operator creates `<name>-review-key` once with a random key.
+   * Returns a requeue delay while the named Secret is missing.
+   */
+  private async reconcileReview(cr: MattermostAccessPlugin, log: Logger): Promise<number | undefined> {
+    const { reader, writer } = this.opts;
+    const namespace = cr.metadata.namespace;
+    const ref = reviewKeyRef(cr);
+    let wait: number | undefined;
+    if (!reader.getSecret(namespace, ref.name)) {
+      if (ref.generated && writer.createSecret) {
+        if (await writer.createSecret(buildReviewKeySecret(cr, this.opts.version))) {
+          log.info('Generated the review signing key', { secret: ref.name });
+          await this.emit(
+            cr,
+            'Normal',
+            EVENT_REASON.ReviewKeyGenerated,
+            `Generated Secret ${namespace}/${ref.name} with the review buttons' signing key`,
+          );
+        }
+      } else if (!ref.generated) {
+        log.warn('The review signing key Secret is missing; the watcher pod waits for it', {
+          secret: ref.name,
+        });
+        wait = MISSING_SECRET_RETRY_MS;
+      }
+    }
+    const svc = withAppliedHash(buildReviewService(cr, this.opts.version));
+    if (writer.applyService && needsApply(svc, reader.getService?.(namespace, svc.metadata!.name!))) {
+      await writer.applyService(svc);
+      log.info('Applied the review callback Service', { service: svc.metadata!.name });
+    }
+    return wait;
   }
 }

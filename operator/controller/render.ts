@@ -8,8 +8,10 @@
 // every other role goes to `recipients`); with recipients only, they are rendered as mattermost.recipients.
 import { createHash } from 'node:crypto';
 import { stringify as toToml } from 'smol-toml';
+import { dict } from '../config/dict.js';
 import { ConfigError, isRecipient, parseConfigText } from '../config/load.js';
 import {
+  CHART_WARNINGS_ANNOTATION,
   CA_DIR,
   CA_FILE_NAME,
   CONFIG_PATH,
@@ -19,7 +21,8 @@ import {
   TOKEN_FILE_NAME,
   WATCHER_HTTP_PORT,
 } from './defaults.js';
-import type { MattermostAccessPluginSpec } from './types.js';
+import { reviewToml } from './review.js';
+import type { MattermostAccessPlugin, MattermostAccessPluginSpec } from './types.js';
 
 /** SpecError lists every problem of a spec that the API server's schema could not catch. */
 export class SpecError extends Error {
@@ -82,13 +85,59 @@ export function validateSpec(spec: MattermostAccessPluginSpec | undefined): stri
   return problems;
 }
 
+// The watcher's TOML settings as the MattermostAccessPlugin fields that produce them, so a status message
+// names what the user edits (spec.teleport.refreshIdentity), not the rendered file's key (refresh_identity).
+const SPEC_FIELD_OF_SETTING: [RegExp, string][] = [
+  [/(?<![\w.])(?:teleport\.)?refresh_identity_interval\b/g, 'spec.teleport.refreshIdentityInterval'],
+  [/(?<![\w.])refresh_identity = true\b/g, 'spec.teleport.refreshIdentity: true'],
+  [/(?<![\w.])(?:teleport\.)?refresh_identity\b/g, 'spec.teleport.refreshIdentity'],
+  [/(?<![\w.])teleport\.addr\b/g, 'spec.teleport.address'],
+  [/(?<![\w.])teleport\.identity\b/g, 'spec.teleport.identitySecretRef'],
+  [/(?<![\w.])mattermost\.ca_file\b/g, 'spec.mattermost.caSecretRef'],
+  [/(?<![\w.])mattermost\.notify_requester\b/g, 'spec.mattermost.notifyRequester'],
+  [/(?<![\w.])mattermost\.token\b/g, 'spec.mattermost.tokenSecretRef'],
+  [/(?<![\w.])mattermost\.(url|recipients)\b/g, 'spec.mattermost.$1'],
+  [/(?<![\w.])\[?role_to_recipients\]?(?![\w])/g, 'spec.mattermost.roleToRecipients'],
+  [/(?<![\w.])log\.(severity|format)\b/g, 'spec.log.$1'],
+];
+
+/** A watcher message (config or identity problem) with its TOML setting names replaced by CR field names. */
+export function inSpecFieldNames(message: string): string {
+  return SPEC_FIELD_OF_SETTING.reduce((text, [setting, field]) => text.replace(setting, field), message);
+}
+
+/**
+ * What works but is probably not what the user meant, for the ConfigValid message: no recipients at all,
+ * and the values the Helm chart accepted but dropped (its chart-warnings annotation).
+ */
+export function configWarnings(
+  spec: MattermostAccessPluginSpec,
+  annotations: Record<string, string> = {},
+): string[] {
+  const warnings: string[] = [];
+  const roles = Object.keys(spec.mattermost?.roleToRecipients ?? {});
+  if ((spec.mattermost?.recipients ?? []).length === 0 && roles.length === 0) {
+    warnings.push(
+      'warning: spec.mattermost.recipients and roleToRecipients are empty, so requests reach only their suggested reviewers; add "team/channel" names or emails',
+    );
+  }
+  for (const line of (annotations[CHART_WARNINGS_ANNOTATION] ?? '').split('\n')) {
+    if (line.trim()) warnings.push(`warning (Helm values): ${line.trim()}`);
+  }
+  return warnings;
+}
+
 /** Renders the TOML text. Throws SpecError when the spec is invalid or the watcher would reject the result. */
-export function renderConfig(spec: MattermostAccessPluginSpec): RenderedConfig {
+export function renderConfig(
+  spec: MattermostAccessPluginSpec,
+  /** Name and namespace: the default review callback URL points at this plugin's Service. */
+  where?: Pick<MattermostAccessPlugin, 'metadata'>,
+): RenderedConfig {
   const problems = validateSpec(spec);
   if (problems.length > 0) throw new SpecError(problems);
 
   const recipients = (spec.mattermost.recipients ?? []).map((r) => r.trim());
-  const roleMap: Record<string, string[]> = {};
+  const roleMap = dict<string[]>();
   for (const [role, list] of Object.entries(spec.mattermost.roleToRecipients ?? {})) {
     roleMap[role] = list.map((r) => r.trim());
   }
@@ -120,6 +169,8 @@ export function renderConfig(spec: MattermostAccessPluginSpec): RenderedConfig {
     format: (spec.log?.format ?? 'text').toLowerCase(),
   };
   doc.http = { listen_addr: `:${WATCHER_HTTP_PORT}` };
+  const review = where ? reviewToml({ ...where, spec } as MattermostAccessPlugin) : undefined;
+  if (review) doc.review = review;
 
   const toml =
     '# Rendered by teleport-mattermost-operator from a MattermostAccessPlugin; edit the resource, not this file.\n' +
@@ -129,7 +180,9 @@ export function renderConfig(spec: MattermostAccessPluginSpec): RenderedConfig {
     parseConfigText(toml, CONFIG_PATH, { readTokenFile: false });
   } catch (err) {
     if (err instanceof ConfigError) {
-      throw new SpecError(err.problems.map((p) => `the rendered configuration is invalid: ${p}`));
+      throw new SpecError(
+        err.problems.map((p) => `the rendered configuration is invalid: ${inSpecFieldNames(p)}`),
+      );
     }
     throw err;
   }

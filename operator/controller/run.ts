@@ -12,7 +12,7 @@
 // Secrets a CR references is fetched just before its reconcile (secrets.ts), so unrelated Secrets, however
 // many and large, cost one small watch event each and are never kept.
 import { hostname } from 'node:os';
-import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment, V1Service } from '@kubernetes/client-node';
 import { startHealthServer, type HealthServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
 import {
@@ -38,6 +38,7 @@ import { KubeApi, type KubeConfigLike } from './kubeapi.js';
 import { LeaderElector } from './leader.js';
 import { createMetrics, type CacheStats, type OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
+import { reviewKeyRef } from './review.js';
 import { objectKey, Reflector, type KubernetesObject, type ListResult } from './reflector.js';
 import { ReferencedSecrets } from './secrets.js';
 import { WorkQueue } from './queue.js';
@@ -77,6 +78,7 @@ export function referencedSecrets(cr: MattermostAccessPlugin): string[] {
     cr.spec?.teleport?.identitySecretRef?.name,
     cr.spec?.mattermost?.tokenSecretRef?.name,
     cr.spec?.mattermost?.caSecretRef?.name,
+    cr.spec?.review?.enabled ? reviewKeyRef(cr).name : undefined,
   ].filter((n): n is string => !!n);
   return [...new Set(names)].map((n) => `${ns}/${n}`);
 }
@@ -202,8 +204,19 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     logger,
     onRestart: restart('ConfigMap'),
   });
-  // Secrets: metadata only, and only referenced ones kept; a change of a referenced one drops its cached
-  // data and enqueues the CRs that use it.
+  const servicesPath = `/api/v1${nsPath}/services`;
+  const services = new Reflector<V1Service>({
+    kind: 'Service',
+    api,
+    path: servicesPath,
+    labelSelector: managedSelector,
+    list: list(servicesPath, managedSelector),
+    handlers: ownedHandlers,
+    logger,
+    onRestart: restart('Service'),
+  });
+  // Secrets: metadata only, and only referenced ones kept; a change of a referenced one marks its cached
+  // data stale and enqueues the CRs that use it.
   const secretHandler = (s: KubernetesObject, deleted: boolean) => {
     const key = objectKey(s);
     const users = secretIndex.get(key);
@@ -236,6 +249,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       Deployment: deployments.size(),
       ConfigMap: configMaps.size(),
       SecretMetadata: secrets.size(),
+      Service: services.size(),
       Secret: secretData.size(),
     }),
     secretDataBytes: () => secretData.dataBytes(),
@@ -247,6 +261,8 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     writes: metrics.apiWrites,
     observeConfigMap: (o) => configMaps.observe(o),
     observeDeployment: (o) => deployments.observe(o),
+    observeService: (o) => services.observe(o),
+    observeSecret: (o) => secretData.observe(o),
     observePlugin: (o) => plugins.observe(o),
   });
   const reconciler = new Reconciler({
@@ -255,6 +271,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       getSecret: (n, name) => secretData.get(n, name),
       getDeployment: (n, name) => deployments.get(n, name),
       getConfigMap: (n, name) => configMaps.get(n, name),
+      getService: (n, name) => services.get(n, name),
     },
     writer,
     defaultImage: opts.watcherImage,
@@ -306,7 +323,13 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     }
   };
 
-  await Promise.all([plugins.start(), deployments.start(), configMaps.start(), secrets.start()]);
+  await Promise.all([
+    plugins.start(),
+    deployments.start(),
+    configMaps.start(),
+    secrets.start(),
+    services.start(),
+  ]);
   logger.info('Caches synced', {
     namespace: ns ?? '(all)',
     plugins: plugins.list().length,
@@ -364,7 +387,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
   try {
     health = await startHealthServer({ listenAddr: opts.metricsAddr, registry: metrics.registry, ready });
   } catch (err) {
-    for (const r of [plugins, deployments, configMaps, secrets]) r.stop();
+    for (const r of [plugins, deployments, configMaps, secrets, services]) r.stop();
     queue.shutdown();
     await elector?.stop();
     api.close();
@@ -389,7 +412,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       clearInterval(resync);
       await elector?.stop();
       leader = false;
-      for (const r of [plugins, deployments, configMaps, secrets]) r.stop();
+      for (const r of [plugins, deployments, configMaps, secrets, services]) r.stop();
       queue.shutdown();
       await Promise.all(workers);
       await health?.close();

@@ -72,6 +72,13 @@ export class ReferencedSecrets {
     return true;
   }
 
+  /** A Secret the operator itself just created (the review signing key): kept if referenced. */
+  observe(secret: V1Secret): void {
+    const key = `${secret.metadata?.namespace}/${secret.metadata?.name}`;
+    delete secret.metadata?.managedFields;
+    if (this.referenced(key)) this.entries.set(key, { secret, stale: false });
+  }
+
   /** Forgets a Secret no resource references any more. */
   release(key: string): void {
     this.entries.delete(key);

@@ -2,6 +2,7 @@
 // same facts (lastTransitionTime is carried over), so comparing with the stored status tells whether a
 // status write is needed at all.
 import type { V1Deployment } from '@kubernetes/client-node';
+import { maskUrlCredentials } from '../observability/safe-text.js';
 import {
   CONDITION,
   REASON,
@@ -68,7 +69,7 @@ function cond(type: string, r: CheckResult, generation: number): ConditionInput 
     status: r.ok ? 'True' : 'False',
     observedGeneration: generation,
     reason: r.reason,
-    message: r.message,
+    message: maskUrlCredentials(r.message),
   };
 }
 

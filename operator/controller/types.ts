@@ -31,6 +31,14 @@ export interface MattermostAccessPluginSpec {
     notifyRequester?: boolean;
   };
   log?: { severity?: string; format?: string };
+  /** Native Approve/Deny buttons (operator/review); off unless enabled. */
+  review?: {
+    enabled?: boolean;
+    callbackUrl?: string;
+    mattermostUserIdTrait?: string;
+    allowEmailUsernameMatch?: boolean;
+    signingKeySecretRef?: SecretKeyRef;
+  };
   image?: string;
   imagePullPolicy?: string;
   imagePullSecrets?: V1LocalObjectReference[];

@@ -1,5 +1,5 @@
-// The Mattermost surface the relay depends on. operator/mattermost/client.ts implements it over
-// @mattermost/client (REST v4, bot token); tests may implement it in memory.
+// The Mattermost surface the relay depends on. operator/mattermost/client.ts implements it over the
+// REST v4 API with the bot token (transport.ts); tests may implement it in memory.
 
 export interface MattermostUser {
   id: string;
@@ -47,22 +47,36 @@ export interface MattermostApi {
   /** `team/channel` (by handle, then display name) or an email (direct channel with the bot). */
   resolveRecipient(recipient: string): Promise<ResolvedRecipient>;
   createPost(post: NewPost): Promise<MattermostPost>;
-  /** Replaces the message of an existing post (PUT /posts/{id}/patch). */
+  /**
+   * Replaces the message of an existing post (PUT /posts/{id}/patch). Props, when given, replace the
+   * post's whole props map on the server (`from_bot` and every other prop not sent are lost): leave them
+   * out to keep the props, or send the full map.
+   */
   updatePost(postId: string, message: string, props?: Record<string, unknown>): Promise<MattermostPost>;
   /** Recent posts in a channel created at or after `sinceMs` (crash recovery: find a post we made but did not record). */
   listPostsSince(channelId: string, sinceMs: number): Promise<MattermostPost[]>;
 }
 
 export type MattermostErrorKind =
-  /** 401/403: the token is wrong or the bot is disabled; retrying will not help until config changes. */
+  /** 401: the token is wrong or revoked, or the bot is disabled; every call fails until config changes. */
   | 'Unauthorized'
-  /** 404 (channel/user/team not found) or 400 (bad request, e.g. too long): permanent for this call. */
+  /**
+   * 403: the bot may not do this one thing (post in a channel it is not in, edit a deleted post, read
+   * emails under a privacy setting): permanent for this recipient/post (operator/mattermost/refusal.ts).
+   */
+  | 'Forbidden'
+  /** 404 (channel/user/team not found) or 400 (bad request, deleted root, archived channel): permanent for this call. */
   | 'NotFound'
   | 'BadRequest'
   /** 429: retry after `retryAfterMs`. */
   | 'RateLimited'
   /** 5xx, timeouts, connection errors: retry with backoff. */
-  | 'Unavailable';
+  | 'Unavailable'
+  /**
+   * A 2xx (or 3xx) whose body is not the API's JSON (a proxy's login page, text, truncated, oversize):
+   * temporary and ambiguous (the call may have been carried out); never a refusal, never cached.
+   */
+  | 'Unexpected';
 
 export class MattermostError extends Error {
   constructor(
@@ -73,13 +87,15 @@ export class MattermostError extends Error {
     readonly retryAfterMs?: number,
     /** The server certainly did not act on the call (429, connection refused, TLS failure), so a create can be retried blindly. */
     readonly notProcessed: boolean = kind === 'RateLimited',
+    /** The AppError id of the answer (e.g. `api.post.create_post.root_id.app_error`), when there was one. */
+    readonly appErrorId?: string,
   ) {
     super(message);
     this.name = `MattermostError(${kind})`;
   }
 
   get temporary(): boolean {
-    return this.kind === 'RateLimited' || this.kind === 'Unavailable';
+    return this.kind === 'RateLimited' || this.kind === 'Unavailable' || this.kind === 'Unexpected';
   }
 }
 

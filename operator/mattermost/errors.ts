@@ -1,7 +1,7 @@
 // Pure mapping of Mattermost HTTP outcomes to MattermostError kinds, with messages that say what is
 // wrong and what to do. The client makes one attempt per call; the relay's delivery queue decides on
 // retries from `kind` (and `retryAfterMs` for 429).
-import { MattermostError } from './api.js';
+import { MattermostError, type MattermostErrorKind } from './api.js';
 
 /** When a 429 carries neither Retry-After nor X-Ratelimit-Reset. */
 export const DEFAULT_RETRY_AFTER_MS = 1000;
@@ -51,37 +51,32 @@ export function errorFromResponse(
 ): MattermostError {
   const detail = describeBody(data, headers.get('Content-Type'));
   const what = `Mattermost ${op} at ${url} failed with HTTP ${status} (${detail})`;
+  const body = data && typeof data === 'object' ? (data as AppErrorBody) : {};
+  const id = typeof body.id === 'string' && body.id ? body.id : undefined;
+  const make = (kind: MattermostErrorKind, message: string, retryAfter?: number) =>
+    new MattermostError(kind, message, status, retryAfter, kind === 'RateLimited', id);
   if (status === 401) {
-    return new MattermostError(
+    return make(
       'Unauthorized',
       `${what}: the bot token was rejected. Either [mattermost] token is wrong or revoked, or the bot account ` +
         `is disabled (System Console > Integrations > Bot Accounts); fix it and restart or reload (SIGHUP).`,
-      status,
     );
   }
   if (status === 403) {
-    return new MattermostError(
-      'Unauthorized',
-      `${what}: the bot is not allowed to do this. Add the bot to the channel (/invite @<bot>) and its team, ` +
-        `or check that the bot account is enabled and has the permissions it needs (post:all for posting).`,
-      status,
+    return make(
+      'Forbidden',
+      `${what}: the bot is not allowed to do this here (not a member of the channel, a deleted post, or ` +
+        `a permission it lacks).`,
     );
   }
   if (status === 429) {
     const wait = retryAfterMs(headers);
-    return new MattermostError(
-      'RateLimited',
-      `${what}: rate limited by the server (retry after ${wait} ms).`,
-      status,
-      wait,
-    );
+    return make('RateLimited', `${what}: rate limited by the server (retry after ${wait} ms).`, wait);
   }
-  if (status === 404) return new MattermostError('NotFound', `${what}: not found.`, status);
-  if (status >= 500) {
-    return new MattermostError('Unavailable', `${what}: the server had a problem.`, status);
-  }
+  if (status === 404) return make('NotFound', `${what}: not found.`);
+  if (status >= 500) return make('Unavailable', `${what}: the server had a problem.`);
   // 400, 413 and any other 4xx: the request itself is wrong and repeating it will not help.
-  return new MattermostError('BadRequest', `${what}.`, status);
+  return make('BadRequest', `${what}.`);
 }
 
 const TLS_CODES = new Set([

@@ -13,6 +13,7 @@
 // - It is bounded. Each field has its own budget in code points (Mattermost counts runes, not UTF-16
 //   units); the sum of all budgets plus the template stays below MAX_POST_RUNES. Cut text is marked
 //   with ` (truncated)` outside the code, so a user cannot forge or hide the marker.
+import { dict } from '../config/dict.js';
 import type { AccessRequest, AccessReview, RequestState, ResourceId } from '../teleport/api.js';
 
 /**
@@ -267,6 +268,23 @@ export function renderReviewReply(review: AccessReview): string {
   return fitPost(lines.join('\n'));
 }
 
+/**
+ * The thread reply that carries the resolution when Mattermost refuses to edit the root post
+ * (ServiceSettings.PostEditTimeLimit): otherwise the post would show PENDING for ever.
+ */
+export function renderResolutionReply(view: RequestView): string {
+  const { resolution } = view;
+  const lines = [
+    `The request was resolved; this post can no longer be edited to show it.`,
+    `**Status**: ${STATUS_EMOJI[resolution.tag]} ${resolution.tag}`,
+  ];
+  if (resolution.tag === 'PROMOTED' && resolution.promotedAccessListTitle?.trim()) {
+    lines.push(`**Access list**: ${inlineValue(resolution.promotedAccessListTitle)}`);
+  }
+  if (resolution.reason?.trim()) lines.push(reasonField('Resolution reason', resolution.reason));
+  return fitPost(lines.join('\n'));
+}
+
 /** The direct message to the requester when their request is resolved (config `notify_requester`). */
 export function renderRequesterNotice(view: RequestView): string {
   const { request, resolution } = view;
@@ -328,7 +346,7 @@ function fitPost(message: string): string {
  * transcript and crash recovery (matching a post to its request).
  */
 export function parsePostFields(message: string): Record<string, string> {
-  const fields: Record<string, string> = {};
+  const fields = dict<string>();
   const lines = message.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const m = /^\*\*([A-Za-z ]+)\*\*:(?: (.*))?$/.exec(lines[i] ?? '');

@@ -2,6 +2,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { escapeUnsafe, maskUrlCredentials } from './safe-text.js';
+
+/** /readyz text is read by people and by the operator's status: no URL passwords, no control characters. */
+const safe = (line: string): string => escapeUnsafe(maskUrlCredentials(line));
 
 export interface ReadinessCheck {
   /** Returns undefined when ready, otherwise a human reason shown in the /readyz body. */
@@ -27,6 +31,8 @@ export async function startHealthServer(opts: {
   listenAddr: string;
   registry: Registry;
   ready: ReadinessCheck;
+  /** Extra lines for the /readyz body that do not make the process unready (e.g. refused recipients). */
+  detail?: () => string[];
 }): Promise<HealthServer> {
   const { host, port } = parseListenAddr(opts.listenAddr);
   const server = http.createServer((req, res) => {
@@ -35,8 +41,9 @@ export async function startHealthServer(opts: {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
       const reason = opts.ready();
-      if (reason === undefined) res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      else res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: ${reason}\n`);
+      const extra = (opts.detail?.() ?? []).map((line) => `${safe(line)}\n`).join('');
+      if (reason === undefined) res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok\n${extra}`);
+      else res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: ${safe(reason)}\n${extra}`);
     } else if (path === '/metrics') {
       opts.registry.metrics().then(
         (body) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(body),

@@ -1,8 +1,11 @@
 // Structured logging on winston, with secrets redacted before any transport sees a line.
 // Redaction is built into the format chain (not left to call sites) so that no level, format or
 // output can leak the Mattermost token, a private key or identity contents.
+import fs from 'node:fs';
+import path from 'node:path';
 import winston from 'winston';
 import type { LogFormat, Severity } from '../config/types.js';
+import { escapeUnsafe, hasUnsafeChars, maskUrlCredentials } from './safe-text.js';
 
 export type Logger = winston.Logger;
 
@@ -22,7 +25,7 @@ export function registerSecret(value: string | undefined): void {
 }
 
 export function redactString(text: string): string {
-  let out = text
+  let out = maskUrlCredentials(text)
     .replace(PEM_BLOCK, '[REDACTED PEM]')
     .replace(BEARER, `$1 ${REDACTED}`)
     .replace(SSH_CERT, '[REDACTED SSH]');
@@ -64,7 +67,8 @@ function formatField(value: unknown): string {
   if (value instanceof Date) return value.toISOString();
   const s = typeof value === 'string' ? value : JSON.stringify(value);
   if (s === undefined) return 'undefined';
-  return s === '' || /[\s"=]/.test(s) ? JSON.stringify(s) : s;
+  // JSON.stringify escapes C0 controls; escapeUnsafe the rest (C1, bidi, invisible).
+  return s === '' || /[\s"=]/.test(s) || hasUnsafeChars(s) ? escapeUnsafe(JSON.stringify(s)) : s;
 }
 
 /** One human-readable line per event: `<time> <LEVEL> <message> key=value …`. */
@@ -73,7 +77,7 @@ const textLine = winston.format.printf((info) => {
     .filter(([k, v]) => !LEVEL_KEYS.has(k) && v !== undefined && typeof k === 'string')
     .map(([k, v]) => `${k}=${formatField(v)}`);
   const level = info.level.toUpperCase().padEnd(5);
-  return [String(info.timestamp), level, String(info.message), ...fields].join(' ');
+  return [String(info.timestamp), level, escapeUnsafe(String(info.message)), ...fields].join(' ');
 });
 
 export interface LoggerOptions {
@@ -81,6 +85,30 @@ export interface LoggerOptions {
   format: LogFormat;
   /** 'stderr', 'stdout' or a file path. */
   output: string;
+}
+
+/**
+ * Checks that a file `log.output` can be written (creating its directory), so a bad path fails at
+ * start with a message instead of a process that logs nowhere. Returns the problem, or undefined.
+ */
+export function logOutputProblem(output: string): string | undefined {
+  if (output === 'stdout' || output === 'stderr') return undefined;
+  try {
+    fs.mkdirSync(path.dirname(output), { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    return `log.output: cannot create the directory ${path.dirname(output)} (${code}); create it, make it writable by this user, or log to "stderr"`;
+  }
+  try {
+    if (fs.statSync(output, { throwIfNoEntry: false })?.isDirectory()) {
+      return `log.output: ${output} is a directory; give a file path inside it, or "stderr"`;
+    }
+    fs.closeSync(fs.openSync(output, 'a'));
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    return `log.output: cannot write to ${output} (${code}); make it writable by this user, or log to "stderr"`;
+  }
 }
 
 function transportFor(output: string): winston.transport {

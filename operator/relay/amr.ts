@@ -10,6 +10,7 @@
 //   methods     <set or string>.contains(x)
 //   operators   ==, !=, &&, ||, !, ( )
 // Not supported (rejected): creation_time/expiry comparisons, user.traits, resource labels, regexes.
+import { own } from '../config/dict.js';
 
 export type ConditionValue = string | boolean | string[] | Record<string, string[]>;
 export type ConditionInput = Record<string, ConditionValue>;
@@ -29,7 +30,18 @@ const SUPPORTED_VARIABLES = new Set([
 
 class ConditionError extends Error {}
 
+/**
+ * A rule is admin input, but one bad rule must not stop the relay: bounds keep the recursive parser and
+ * evaluator far from the stack limit (real conditions are a few hundred characters, nested a few levels).
+ */
+export const MAX_CONDITION_LENGTH = 16 * 1024;
+export const MAX_CONDITION_TOKENS = 2_000;
+export const MAX_CONDITION_DEPTH = 64;
+
 function tokenize(text: string): Token[] {
+  if (text.length > MAX_CONDITION_LENGTH) {
+    throw new ConditionError(`the condition is too long (more than ${MAX_CONDITION_LENGTH} characters)`);
+  }
   const out: Token[] = [];
   let i = 0;
   while (i < text.length) {
@@ -86,7 +98,26 @@ const FUNCTIONS: Record<string, number | 'variadic'> = {
 
 class Parser {
   private pos = 0;
-  constructor(private readonly tokens: Token[]) {}
+  private depth = 0;
+  constructor(private readonly tokens: Token[]) {
+    if (tokens.length > MAX_CONDITION_TOKENS) {
+      throw new ConditionError(`the condition is too long (more than ${MAX_CONDITION_TOKENS} terms)`);
+    }
+  }
+
+  /** Every recursion goes through here: nesting beyond the bound is refused, not a stack overflow. */
+  private nested<T>(parse: () => T): T {
+    if (++this.depth > MAX_CONDITION_DEPTH) {
+      throw new ConditionError(
+        `the condition is nested too deeply (more than ${MAX_CONDITION_DEPTH} levels)`,
+      );
+    }
+    try {
+      return parse();
+    } finally {
+      this.depth--;
+    }
+  }
 
   private peek(): Token {
     return this.tokens[this.pos] as Token;
@@ -110,6 +141,9 @@ class Parser {
     return node;
   }
   private or(): Node {
+    return this.nested(() => this.orChain());
+  }
+  private orChain(): Node {
     let left = this.and();
     while (this.isOp('||')) {
       this.next();
@@ -128,7 +162,7 @@ class Parser {
   private unary(): Node {
     if (this.isOp('!')) {
       this.next();
-      return { k: 'not', arg: this.unary() };
+      return { k: 'not', arg: this.nested(() => this.unary()) };
     }
     const left = this.primary();
     if (this.isOp('==') || this.isOp('!=')) {
@@ -161,7 +195,7 @@ class Parser {
     if (t.t !== 'id') throw new ConditionError(`unexpected ${describe(t)}`);
     if (t.v === 'true' || t.v === 'false') return { k: 'lit', v: t.v === 'true' };
     if (this.isOp('(') && !t.v.includes('.')) {
-      const arity = FUNCTIONS[t.v];
+      const arity = own(FUNCTIONS, t.v);
       if (arity === undefined) throw new ConditionError(`unsupported function '${t.v}'`);
       const args = this.args();
       if (arity !== 'variadic' && args.length !== arity) {
@@ -214,11 +248,11 @@ function evaluate(node: Node, input: ConditionInput): ConditionValue {
     case 'lit':
       return node.v;
     case 'var': {
-      const v = input[node.name];
+      const v = own(input, node.name);
       if (v === undefined) return node.name.endsWith('s') ? [] : '';
       if (node.index !== undefined) {
         if (typeof v !== 'object' || Array.isArray(v)) throw new ConditionError(`${node.name} is not a map`);
-        return v[node.index] ?? [];
+        return own(v, node.index) ?? [];
       }
       return v;
     }

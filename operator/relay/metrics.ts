@@ -21,6 +21,8 @@ export interface RelayMetrics {
   watchInitialized: Gauge;
   mattermostReachable: Gauge;
   catchUps: Counter;
+  refusals: Counter<'reason'>;
+  refusedRecipients: Gauge;
 }
 
 export function createRelayMetrics(opts: { defaultMetrics?: boolean } = {}): RelayMetrics {
@@ -99,6 +101,20 @@ export function createRelayMetrics(opts: { defaultMetrics?: boolean } = {}): Rel
     catchUps: new Counter({
       name: `${PREFIX}catch_ups_total`,
       help: 'Catch-up passes (on start and after each watch reconnect).',
+      registers,
+    }),
+    refusals: new Counter({
+      name: `${PREFIX}refusals_total`,
+      help:
+        'Calls Mattermost refused for one recipient or post only (skipped, the others go on), by reason: ' +
+        'emails_hidden, no_such_user, no_such_channel, cannot_post, cannot_edit, post_deleted, ' +
+        'channel_archived, edit_time_limit, rejected.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    refusedRecipients: new Gauge({
+      name: `${PREFIX}refused_recipients`,
+      help: 'Recipients (and reasons) Mattermost currently refuses; listed in the /readyz body.',
       registers,
     }),
   };

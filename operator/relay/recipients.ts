@@ -3,6 +3,7 @@
 // Rules, which (as upstream) replace every other source when one of them matches.
 import type { AccessMonitoringRule, AccessRequest } from '../teleport/api.js';
 import { PLUGIN_NAME } from '../config/defaults.js';
+import { own } from '../config/dict.js';
 import { evaluateRuleCondition, type ConditionInput } from './amr.js';
 
 export const WILDCARD_ROLE = '*';
@@ -20,8 +21,8 @@ export function rawRecipientsFor(
 ): string[] {
   const out: string[] = [];
   for (const role of roles) {
-    const own = roleToRecipients[role];
-    out.push(...(own && own.length > 0 ? own : (roleToRecipients[WILDCARD_ROLE] ?? [])));
+    const mine = own(roleToRecipients, role);
+    out.push(...(mine && mine.length > 0 ? mine : (own(roleToRecipients, WILDCARD_ROLE) ?? [])));
   }
   out.push(...suggestedReviewers);
   return dedupe(out.map((r) => r.trim()).filter((r) => r !== ''));

@@ -29,11 +29,17 @@
  * (a resolved request keeps its tag; a later deletion does not turn APPROVED into EXPIRED).
  *
  * Failures. Temporary failures are retried per call with a budget per recipient; when one is still
- * failing, what succeeded is recorded and RetryLaterError re-queues the request. A permanent failure for
- * one recipient (channel or root post not found, 400) is logged once and that recipient is skipped.
+ * failing, what succeeded is recorded and RetryLaterError re-queues the request (after the replies and
+ * edits of the recipients that were posted: one recipient's outage never delays the others). A refusal
+ * that will not heal by itself (mattermost/refusal.ts: 403 on a post, reply or edit, a deleted root post,
+ * an archived channel, hidden emails) is permanent for that recipient or post only: it is skipped,
+ * reported once with its fix (refusals.ts), and the others go on. An edit refused by the server's edit
+ * time limit is replaced by a thread reply carrying the resolution. Edits send the message alone: the
+ * server replaces the whole props map when props are sent, which would drop `from_bot`.
  */
 import type { PluginConfig } from '../config/types.js';
 import { MattermostError, type MattermostApi, type MattermostPost, type NewPost } from '../mattermost/api.js';
+import { refusalOf, type Refusal, type RefusalAction } from '../mattermost/refusal.js';
 import type { Logger } from '../observability/logger.js';
 import {
   isTeleportError,
@@ -43,6 +49,7 @@ import {
 } from '../teleport/api.js';
 import { PLUGIN_NAME } from '../config/defaults.js';
 import type { RelayMetrics } from './metrics.js';
+import { mattermostStateOf, type MattermostState } from './readiness.js';
 import {
   decodePluginData,
   emptyPluginData,
@@ -56,7 +63,13 @@ import {
 import { chooseRecipients, dedupe, isEmail } from './recipients.js';
 import type { RecipientResolver } from './resolver.js';
 import { backoffDelay, classifyError, sleep, withRetry, type RetryPolicy } from './retry.js';
-import { renderRequestPost, renderRequesterNotice, renderReviewReply } from '../mattermost/render.js';
+import {
+  renderRequestPost,
+  renderRequesterNotice,
+  renderResolutionReply,
+  renderReviewReply,
+} from '../mattermost/render.js';
+import { reviewAttachments, showsButtons } from '../review/buttons.js';
 import {
   pluginDataFields,
   postView,
@@ -73,6 +86,9 @@ export const POST_PROPS = {
   reviewIndex: 'teleport_review_index',
   resolution: 'teleport_resolution',
 } as const;
+
+/** `teleport_post` of the thread reply that carries the resolution when the root post may not be edited. */
+const RESOLUTION_REPLY = 'resolution';
 
 export type WorkOrigin = 'event' | 'catchup';
 export type WorkItem =
@@ -110,6 +126,10 @@ export interface RelayTuning {
   probeIntervalMs: number;
   /** How long start-up checks (Teleport ping, Mattermost /users/me) retry; upstream's initTimeout is 10 s. */
   startupBudgetMs: number;
+  /** How long the watch or Mattermost may be down before /readyz says so (a reconnect blip must not flap). */
+  readyGraceMs: number;
+  /** How often recipients Mattermost refuses are looked up again (refusals.ts). */
+  refusalRecheckMs: number;
 }
 
 export const DEFAULT_TUNING: RelayTuning = {
@@ -122,6 +142,8 @@ export const DEFAULT_TUNING: RelayTuning = {
   searchMarginMs: 5 * 60_000,
   probeIntervalMs: 5_000,
   startupBudgetMs: 10_000,
+  readyGraceMs: 10_000,
+  refusalRecheckMs: 10 * 60_000,
 };
 
 export function mergeTuning(partial: Partial<RelayTuning> | undefined): RelayTuning {
@@ -145,7 +167,7 @@ export interface ReconcileDeps {
   cluster: () => ClusterInfo;
   tuning: RelayTuning;
   /** Mattermost answered (true) or is unreachable after retries (false). */
-  reachability: (ok: boolean) => void;
+  reachability: (state: MattermostState | boolean) => void;
   now?: () => number;
 }
 
@@ -162,8 +184,12 @@ interface DataState {
   data: RequestPluginData | undefined;
 }
 
+type EditOutcome =
+  { m: SentMessage; ok: true } | { m: SentMessage; ok: false; refusal: Refusal | undefined; err: unknown };
+
 type PostOutcome =
-  { ok: true; post: MattermostPost; adopted: boolean } | { ok: false; permanent: boolean; error: unknown };
+  | { ok: true; post: MattermostPost; adopted: boolean }
+  | { ok: false; permanent: boolean; refusal?: Refusal; error: unknown };
 
 /** The resolution the posts should show, given what the request says and what was recorded. */
 export function targetResolution(
@@ -194,13 +220,30 @@ export class Reconciler {
         signal,
         onRetry: () => this.deps.metrics.retries.inc({ operation }),
       });
-      this.deps.reachability(true);
+      this.deps.reachability('ok');
       return result;
     } catch (err) {
-      if (err instanceof MattermostError && err.kind === 'Unavailable') this.deps.reachability(false);
-      else if (err instanceof MattermostError) this.deps.reachability(true);
+      const state = mattermostStateOf(err);
+      if (state) this.deps.reachability(state);
       throw err;
     }
+  }
+
+  /** Reports a refusal for the recipient of `channelId` (once per recipient and reason). */
+  private refused(
+    channelId: string,
+    action: RefusalAction,
+    refusal: Refusal,
+    fields: Record<string, unknown>,
+  ) {
+    this.deps.resolver.refusals.report(this.deps.resolver.nameOf(channelId), action, refusal, {
+      channel: channelId,
+      ...fields,
+    });
+  }
+
+  private acceptedIn(channelId: string): void {
+    this.deps.resolver.refusals.accepted(this.deps.resolver.nameOf(channelId));
   }
 
   private tp<T>(operation: string, fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
@@ -270,6 +313,7 @@ export class Reconciler {
     searchFirst: boolean,
     signal: AbortSignal,
     operation: string,
+    action: RefusalAction = 'post',
   ): Promise<PostOutcome> {
     let search = searchFirst;
     const since = Math.max(0, intentAt - this.deps.tuning.searchMarginMs);
@@ -297,9 +341,10 @@ export class Reconciler {
       );
       return { ok: true, ...result };
     } catch (err) {
-      const permanent =
-        err instanceof MattermostError && (err.kind === 'NotFound' || err.kind === 'BadRequest');
-      return { ok: false, permanent, error: err };
+      const refusal = refusalOf(err, action);
+      return refusal
+        ? { ok: false, permanent: true, refusal, error: err }
+        : { ok: false, permanent: false, error: err };
     }
   }
 
@@ -391,9 +436,11 @@ export class Reconciler {
         (await this.postRoots(requestId, request, data, pending, intentAtStart !== undefined, log, signal)) ??
         st;
       data = st.data as RequestPluginData;
-      if (pendingChannels(data).length > 0) {
-        throw new RetryLaterError(`${pendingChannels(data).length} recipient(s) still to post`);
-      }
+    }
+    const stillToPost = pendingChannels(data).length;
+    // Nothing posted yet: no thread to reply in, no post to edit.
+    if (stillToPost > 0 && data.messages.length === 0) {
+      throw new RetryLaterError(`${stillToPost} recipient(s) still to post`);
     }
 
     // 3. thread replies for reviews past reviews_count.
@@ -403,6 +450,9 @@ export class Reconciler {
 
     // 4. edit the root posts when what they should show changed.
     data = await this.editRoots(requestId, request, data, log, signal);
+
+    // The recipients whose post failed for now are retried; the others were not held back for them.
+    if (stillToPost > 0) throw new RetryLaterError(`${stillToPost} recipient(s) still to post`);
 
     // 5. tell the requester (optional).
     if (this.deps.config().mattermost.notifyRequester) {
@@ -420,6 +470,30 @@ export class Reconciler {
     return renderRequestPost(postView(current, resolution, this.deps.cluster()));
   }
 
+  /** Props of a root post: our markers, plus Approve/Deny buttons while it is pending ([review] on). */
+  private rootProps(
+    requestId: string,
+    request: AccessRequest | undefined,
+    target: ResolutionTag,
+    channelId: string,
+  ): Record<string, unknown> {
+    const props: Record<string, unknown> = {
+      [POST_PROPS.requestId]: requestId,
+      [POST_PROPS.kind]: 'request',
+    };
+    const review = this.deps.config().review;
+    if (review && showsButtons(review, request, target === '')) {
+      props.attachments = reviewAttachments(review, requestId, channelId, this.now());
+    }
+    return props;
+  }
+
+  /** What the root posts show: the text, and whether they carry buttons (unchanged hash with [review] off). */
+  private rootHash(text: string, request: AccessRequest | undefined, target: ResolutionTag): string {
+    const buttons = showsButtons(this.deps.config().review, request, target === '');
+    return textHash(buttons ? `${text}\u0000buttons` : text);
+  }
+
   private async postRoots(
     requestId: string,
     request: AccessRequest | undefined,
@@ -432,9 +506,9 @@ export class Reconciler {
     const { target } = targetResolution(request, data.resolution);
     const text = this.render(requestId, request, data, target);
     const intentAt = data.postIntentAt ?? this.now();
-    const props = { [POST_PROPS.requestId]: requestId, [POST_PROPS.kind]: 'request' };
     const outcomes = await Promise.all(
       channels.map(async (channelId) => {
+        const props = this.rootProps(requestId, request, target, channelId);
         const outcome = await this.postOnce(
           { channelId, message: text, props, idempotencyKey: `${requestId}/${channelId}` },
           (p) => p.rootId === '' && p.props[POST_PROPS.requestId] === requestId,
@@ -452,15 +526,16 @@ export class Reconciler {
       if (outcome.ok) {
         created.push({ channelId, postId: outcome.post.id });
         this.deps.metrics.posts.inc({ result: outcome.adopted ? 'adopted' : 'created' });
+        this.acceptedIn(channelId);
         log.info(outcome.adopted ? 'Found our earlier post; not posting again' : 'Posted the request', {
           channel: channelId,
           post_id: outcome.post.id,
         });
-      } else if (outcome.permanent) {
+      } else if (outcome.refusal) {
         dropped.push(channelId);
         this.deps.metrics.posts.inc({ result: 'skipped' });
-        log.warn('Mattermost refused the post for this recipient; skipping it', {
-          channel: channelId,
+        this.refused(channelId, 'post', outcome.refusal, {
+          request_id: requestId,
           error: errorText(outcome.error),
         });
       } else {
@@ -469,7 +544,7 @@ export class Reconciler {
       }
     }
     if (created.length === 0 && dropped.length === 0) return undefined;
-    const hash = textHash(text);
+    const hash = this.rootHash(text, request, target);
     return this.update(
       requestId,
       (cur) => {
@@ -538,6 +613,7 @@ export class Reconciler {
             searchFirst,
             signal,
             'create_reply',
+            'reply',
           ),
         })),
       );
@@ -546,11 +622,13 @@ export class Reconciler {
         const fields = { channel: m.channelId, root_id: m.postId, review_author: review.author };
         if (outcome.ok) {
           this.deps.metrics.replies.inc({ result: outcome.adopted ? 'adopted' : 'created' });
+          this.acceptedIn(m.channelId);
           log.info(outcome.adopted ? 'Found our earlier review reply' : 'Replied with a review', fields);
-        } else if (outcome.permanent) {
+        } else if (outcome.refusal) {
           this.deps.metrics.replies.inc({ result: 'skipped' });
-          log.warn('Mattermost refused the review reply (root post gone?); skipping this thread', {
-            ...fields,
+          this.refused(m.channelId, 'reply', outcome.refusal, {
+            request_id: requestId,
+            root_id: m.postId,
             error: errorText(outcome.error),
           });
         } else {
@@ -593,39 +671,25 @@ export class Reconciler {
       });
     }
     const text = this.render(requestId, request, data, target);
-    const hash = textHash(text);
+    const hash = this.rootHash(text, request, target);
     if (hash === data.renderedHash && target === data.resolution) return data;
-    const props = { [POST_PROPS.requestId]: requestId, [POST_PROPS.kind]: 'request' };
     const outcomes = await Promise.all(
-      data.messages.map(async (m) => {
+      data.messages.map(async (m): Promise<EditOutcome> => {
+        // The message alone: sent props would replace every prop of the post. With [review] on, the props
+        // are rebuilt and sent on every edit (buttons added, re-signed or removed): Mattermost never shows
+        // us our own buttons' integrations back (the client sends from_bot back with them).
+        const props = this.deps.config().review?.enabled
+          ? this.rootProps(requestId, request, target, m.channelId)
+          : undefined;
         try {
           await this.mm('update_post', () => this.deps.mattermost.updatePost(m.postId, text, props), signal);
           return { m, ok: true as const };
         } catch (err) {
-          const permanent =
-            err instanceof MattermostError && (err.kind === 'NotFound' || err.kind === 'BadRequest');
-          return { m, ok: false as const, permanent, err };
+          return { m, ok: false as const, refusal: refusalOf(err, 'edit'), err };
         }
       }),
     );
-    let temporary = 0;
-    for (const o of outcomes) {
-      const fields = { channel: o.m.channelId, post_id: o.m.postId, status: target || 'PENDING' };
-      if (o.ok) {
-        this.deps.metrics.updates.inc({ result: 'updated' });
-        log.info('Updated the request post', fields);
-      } else if (o.permanent) {
-        this.deps.metrics.updates.inc({ result: 'skipped' });
-        log.warn('Mattermost refused the edit (post deleted?); skipping it', {
-          ...fields,
-          error: errorText(o.err),
-        });
-      } else {
-        temporary++;
-        this.deps.metrics.updates.inc({ result: 'failed' });
-        log.warn('Could not update the post yet; will retry', { ...fields, error: errorText(o.err) });
-      }
-    }
+    const temporary = await this.settleEdits(requestId, request, data, outcomes, target, log, signal);
     if (temporary > 0) throw new RetryLaterError(`${temporary} post edit(s) still to do`);
     const st = await this.update(
       requestId,
@@ -641,6 +705,101 @@ export class Reconciler {
       log.info('Marked request with resolution', { resolution: target || 'PENDING' });
     }
     return st.data as RequestPluginData;
+  }
+
+  /** Reports each edit's outcome; a refusal is skipped (a time-limited one gets a resolution reply). Returns the edits still to do. */
+  private async settleEdits(
+    requestId: string,
+    request: AccessRequest | undefined,
+    data: RequestPluginData,
+    outcomes: EditOutcome[],
+    target: ResolutionTag,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<number> {
+    let temporary = 0;
+    for (const o of outcomes) {
+      const fields = { channel: o.m.channelId, post_id: o.m.postId, status: target || 'PENDING' };
+      if (o.ok) {
+        this.deps.metrics.updates.inc({ result: 'updated' });
+        this.acceptedIn(o.m.channelId);
+        log.info('Updated the request post', fields);
+      } else if (o.refusal?.reason === 'edit_time_limit') {
+        this.deps.metrics.updates.inc({ result: 'skipped' });
+        this.refused(o.m.channelId, 'edit', o.refusal, { request_id: requestId, post_id: o.m.postId });
+        const replied = await this.replyResolution(requestId, request, data, o.m, target, log, signal);
+        if (!replied) temporary++;
+      } else if (o.refusal) {
+        this.deps.metrics.updates.inc({ result: 'skipped' });
+        this.refused(o.m.channelId, 'edit', o.refusal, {
+          request_id: requestId,
+          post_id: o.m.postId,
+          error: errorText(o.err),
+        });
+      } else {
+        temporary++;
+        this.deps.metrics.updates.inc({ result: 'failed' });
+        log.warn('Could not update the post yet; will retry', { ...fields, error: errorText(o.err) });
+      }
+    }
+    return temporary;
+  }
+
+  /**
+   * The root post may not be edited any more (PostEditTimeLimit): reply in its thread with the resolution
+   * instead, once (looking for an earlier one first, so a retry or restart does not reply twice).
+   * Returns false when the reply failed for now (retry). A change that is not a resolution needs no reply.
+   */
+  private async replyResolution(
+    requestId: string,
+    request: AccessRequest | undefined,
+    data: RequestPluginData,
+    m: SentMessage,
+    target: ResolutionTag,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    if (target === '') return true;
+    const view = postView(request ?? requestFromPluginData(requestId, data), target, this.deps.cluster());
+    const outcome = await this.postOnce(
+      {
+        channelId: m.channelId,
+        rootId: m.postId,
+        message: renderResolutionReply(view),
+        idempotencyKey: `${requestId}/${m.postId}/resolution/${target}`,
+        props: {
+          [POST_PROPS.requestId]: requestId,
+          [POST_PROPS.kind]: RESOLUTION_REPLY,
+          [POST_PROPS.resolution]: target,
+        },
+      },
+      (p) =>
+        p.rootId === m.postId &&
+        p.props[POST_PROPS.kind] === RESOLUTION_REPLY &&
+        p.props[POST_PROPS.resolution] === target,
+      data.postIntentAt ?? 0,
+      true,
+      signal,
+      'create_reply',
+      'reply',
+    );
+    if (outcome.ok) {
+      log.info('The post may not be edited any more; replied with the resolution instead', {
+        channel: m.channelId,
+        post_id: m.postId,
+        resolution: target,
+      });
+      return true;
+    }
+    if (outcome.refusal) {
+      this.refused(m.channelId, 'reply', outcome.refusal, { request_id: requestId, root_id: m.postId });
+      return true;
+    }
+    log.warn('Could not reply with the resolution yet; will retry', {
+      channel: m.channelId,
+      error: errorText(outcome.error),
+    });
+    return false;
   }
 
   private async notifyRequester(
@@ -702,6 +861,9 @@ export class Reconciler {
       throw new RetryLaterError('requester notice still to send', outcome.error);
     }
     this.deps.metrics.notices.inc({ result: outcome.ok ? 'created' : 'skipped' });
+    if (!outcome.ok && outcome.refusal) {
+      this.refused(dm.channelId, 'post', outcome.refusal, { request_id: requestId, requester: user });
+    }
     log.info(outcome.ok ? 'Told the requester about the resolution' : 'Could not message the requester', {
       channel: dm.channelId,
       resolution: tag,

@@ -18,7 +18,14 @@ export interface AccessReview {
   /** undefined when the wire carried Go's zero time (0001-01-01). */
   created: Date | undefined;
   promotedAccessListTitle?: string;
+  /** The identity (e.g. a plugin) that submitted the review on the author's behalf (set by Auth). */
+  submittedBy?: string;
+  /** Submitted by a plugin on behalf of `author` (field 12). */
+  onBehalfOfAuthor?: boolean;
 }
+
+/** AccessRequestSpecV3.RequestKind: only the Web UI sets SHORT_TERM / LONG_TERM; tsh and tctl leave it UNDEFINED. */
+export type AccessRequestKind = 'UNDEFINED' | 'SHORT_TERM' | 'LONG_TERM';
 
 export interface AccessRequest {
   /** metadata.Name: the request UUID. */
@@ -39,6 +46,8 @@ export interface AccessRequest {
   systemAnnotations: Record<string, string[]>;
   loginHint: string;
   promotedAccessList?: { name: string; title: string };
+  /** Absent means UNDEFINED. A LONG_TERM request is never reviewed from Mattermost. */
+  requestKind?: AccessRequestKind;
 }
 
 export interface AccessMonitoringRule {
@@ -51,6 +60,8 @@ export interface AccessMonitoringRule {
 
 export type WatchEvent =
   | { type: 'INIT' }
+  /** The stream failed; the client is reconnecting (INIT follows when it is back). */
+  | { type: 'DOWN'; reason: string }
   | { type: 'PUT'; request: AccessRequest }
   | { type: 'DELETE'; requestId: string }
   | { type: 'RULE_PUT'; rule: AccessMonitoringRule }
@@ -95,6 +106,32 @@ export interface TeleportApi {
   ): Promise<void>;
   listAccessMonitoringRules(notificationName: string): Promise<AccessMonitoringRule[]>;
   close(): void;
+}
+
+export interface TeleportUser {
+  name: string;
+  roles: string[];
+  traits: Record<string, string[]>;
+}
+
+export interface ReviewSubmission {
+  requestId: string;
+  /** The human Teleport user the review is submitted for. */
+  author: string;
+  proposedState: 'APPROVED' | 'DENIED';
+  reason: string;
+}
+
+/** What native reviews (operator/review) need from Teleport, on top of TeleportApi. */
+export interface TeleportReviewApi {
+  /** One request by ID, or undefined when Teleport has none (deleted, expired). */
+  getAccessRequest(id: string): Promise<AccessRequest | undefined>;
+  /** SubmitAccessReview with submitted_on_behalf_of_author = true; returns the updated request. */
+  submitReviewOnBehalf(submission: ReviewSubmission): Promise<AccessRequest>;
+  /** One page of users (teleport.users.v1 ListUsers, no filter). */
+  listUsers(pageToken: string, pageSize: number): Promise<{ users: TeleportUser[]; nextPageToken: string }>;
+  /** A user by exact name, or undefined when there is none. */
+  getUser(name: string): Promise<TeleportUser | undefined>;
 }
 
 export type TeleportErrorKind =

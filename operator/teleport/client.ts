@@ -14,7 +14,10 @@ import type {
   AccessRequest,
   ListAccessRequestsFilter,
   PingInfo,
+  ReviewSubmission,
   TeleportApi,
+  TeleportReviewApi,
+  TeleportUser,
   WatchEvent,
   WatchKindName,
 } from './api.js';
@@ -25,8 +28,12 @@ import {
   accessRequestFromProto,
   pingFromProto,
   ruleFromProto,
+  stateToProto,
+  userFromProto,
   watchEventFromProto,
 } from './convert.js';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { UsersService } from './gen/teleport/users/v1/users_service_pb.js';
 import { AccessMonitoringRulesService } from './gen/teleport/accessmonitoringrules/v1/access_monitoring_rules_pb.js';
 import { AuthService, EventSchema, Operation } from './gen/teleport/legacy/client/proto/authservice_pb.js';
 import type { Event } from './gen/teleport/legacy/client/proto/authservice_pb.js';
@@ -62,7 +69,7 @@ export interface ConnectOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface TeleportClient extends TeleportApi {
+export interface TeleportClient extends TeleportApi, TeleportReviewApi {
   /** NotAfter of the identity in use (for logs, metrics and status). */
   identityExpiry(): Date;
   identity(): Identity;
@@ -89,7 +96,7 @@ function channelOptions(): ChannelOptions {
     'grpc.default_authority': 'teleport.cluster.local',
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 2000,
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.max_receive_message_length': TELEPORT_MAX_MESSAGE_BYTES,
   };
 }
 
@@ -169,12 +176,20 @@ interface IdentityHolder {
   identity: Identity;
 }
 
+/**
+ * The largest answer read from Teleport. A page of requests or one event is far smaller; a bigger
+ * answer fails with RESOURCE_EXHAUSTED (LimitExceeded: retried) instead of growing the heap unbounded.
+ */
+export const TELEPORT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
 class TeleportGrpcClient implements TeleportClient {
   private conn: Connection;
   private connSeq = 1;
   private readonly closed = new AbortController();
   private readonly connListeners = new Set<() => void>();
   private refresher: IdentityRefresher | undefined;
+  /** From the first Ping; tells "no such kind on this version" from "the role may not read it". */
+  serverVersion = '';
 
   constructor(
     private readonly cfg: TeleportConfig,
@@ -329,11 +344,68 @@ class TeleportGrpcClient implements TeleportClient {
     }
   }
 
+  async getAccessRequest(id: string): Promise<AccessRequest | undefined> {
+    const found = await this.listAccessRequests({ id });
+    return found.find((r) => r.id === id);
+  }
+
+  async submitReviewOnBehalf(s: ReviewSubmission): Promise<AccessRequest> {
+    try {
+      const updated = await unaryCall(
+        this.conn.client,
+        AuthService.method.submitAccessReview,
+        {
+          RequestID: s.requestId,
+          Review: {
+            Author: s.author,
+            ProposedState: stateToProto(s.proposedState),
+            Reason: s.reason,
+            Created: timestampFromDate(new Date()),
+            submittedOnBehalfOfAuthor: true,
+          },
+        },
+        this.callOpts(),
+      );
+      return accessRequestFromProto(updated);
+    } catch (err) {
+      throw this.fail(err, `Teleport SubmitAccessReview for request ${s.requestId}`);
+    }
+  }
+
+  async listUsers(
+    pageToken: string,
+    pageSize: number,
+  ): Promise<{ users: TeleportUser[]; nextPageToken: string }> {
+    try {
+      const page = await unaryCall(
+        this.conn.client,
+        UsersService.method.listUsers,
+        { pageSize, pageToken, filter: { SkipSystemUsers: true } },
+        this.callOpts(),
+      );
+      return { users: page.users.map(userFromProto), nextPageToken: page.nextPageToken };
+    } catch (err) {
+      throw this.fail(err, 'Teleport ListUsers');
+    }
+  }
+
+  async getUser(name: string): Promise<TeleportUser | undefined> {
+    try {
+      const res = await unaryCall(this.conn.client, UsersService.method.getUser, { name }, this.callOpts());
+      return res.user ? userFromProto(res.user) : undefined;
+    } catch (err) {
+      const e = this.fail(err, `Teleport GetUser ${JSON.stringify(name)}`);
+      if (isTeleportError(e, 'NotFound')) return undefined;
+      throw e;
+    }
+  }
+
   watch(kinds: WatchKindName[], signal: AbortSignal): AsyncIterable<WatchEvent> {
     return this.watchLoop(kinds, AbortSignal.any([signal, this.closed.signal]));
   }
 
-  private async *watchLoop(kinds: WatchKindName[], signal: AbortSignal): AsyncGenerator<WatchEvent> {
+  private async *watchLoop(wanted: WatchKindName[], signal: AbortSignal): AsyncGenerator<WatchEvent> {
+    let kinds = wanted;
     const inbox = new Inbox<InboxItem>();
     const onAbort = (): void => inbox.push({ type: 'abort' });
     signal.addEventListener('abort', onAbort, { once: true });
@@ -471,12 +543,23 @@ class TeleportGrpcClient implements TeleportClient {
           // Neither stream is left: reconnect below.
         } else {
           cur = undefined;
+          // The caller had the stream up: tell it (readiness), then reconnect; INIT follows.
+          if (!needInit) yield { type: 'DOWN', reason: err.message };
           needInit = true;
           if (next?.initialized) {
             yield* finishRecycle.call(this);
             continue;
           }
           if (next) continue; // wait for the new stream's INIT
+        }
+        if (kinds.includes('access_monitoring_rule') && unsupportedRuleWatch(err.message)) {
+          // Teleport <= 12 rejects the whole watch (no such kind, no AllowPartialSuccess): go on without it.
+          kinds = kinds.filter((k) => k !== 'access_monitoring_rule');
+          this.logger.warn(
+            'Access Monitoring Rules routing is unavailable on this Teleport version; watching access requests only (role_to_recipients routes every request)',
+            { server_version: this.serverVersion || 'unknown' },
+          );
+          continue;
         }
         const delay = backoff.next();
         lastFailure = err.message;
@@ -514,6 +597,13 @@ class TeleportGrpcClient implements TeleportClient {
     for (const kind of wanted) {
       if (!accepted.has(kind) && !this.warnedKinds.has(kind)) {
         this.warnedKinds.add(kind);
+        if (kind === 'access_monitoring_rule' && lacksRuleKind(this.serverVersion)) {
+          this.logger.warn(
+            'This Teleport version has no Access Monitoring Rules; routing uses role_to_recipients',
+            { server_version: this.serverVersion },
+          );
+          continue;
+        }
         this.logger.warn('Teleport refused to watch a resource kind; events of this kind will not arrive', {
           kind,
           hint: `give the plugin's role list/read on ${kind}`,
@@ -615,6 +705,17 @@ class WatchStream {
   }
 }
 
+/** The refusal of a watch that names access_monitoring_rule as an unknown kind (Teleport <= 12). */
+function unsupportedRuleWatch(message: string): boolean {
+  return /access_monitoring_rule/.test(message) && /not support|unsupported|unknown/i.test(message);
+}
+
+/** Teleport before 16 has no access_monitoring_rule kind (the watch drops it with AllowPartialSuccess). */
+function lacksRuleKind(serverVersion: string): boolean {
+  const major = Number(/^v?(\d+)\./.exec(serverVersion)?.[1]);
+  return Number.isFinite(major) && major > 0 && major < 16;
+}
+
 function eventKey(ev: Event): string {
   return createHash('sha256').update(toBinary(EventSchema, ev)).digest('base64');
 }
@@ -702,5 +803,6 @@ export async function connectTeleport(
     server_version: pong.serverVersion,
   });
   const client = new TeleportGrpcClient(cfg, logger, opts, winner.bridge, winner.path, holder, winner.conn);
+  client.serverVersion = pong.serverVersion;
   return client;
 }

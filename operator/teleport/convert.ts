@@ -1,15 +1,18 @@
 // Pure conversions between the generated protobuf messages and the plain types of api.ts.
 // Go's non-nullable stdtime fields carry 0001-01-01T00:00:00Z when unset; that maps to undefined.
+import { dict } from '../config/dict.js';
 import { create } from '@bufbuild/protobuf';
 import { timestampDate, timestampFromDate, TimestampSchema } from '@bufbuild/protobuf/wkt';
 import type { Timestamp } from '@bufbuild/protobuf/wkt';
 import type {
   AccessMonitoringRule,
   AccessRequest,
+  AccessRequestKind,
   AccessReview,
   ListAccessRequestsFilter,
   PingInfo,
   RequestState,
+  TeleportUser,
   WatchEvent,
 } from './api.js';
 import type { AccessMonitoringRule as PbRule } from './gen/teleport/accessmonitoringrules/v1/access_monitoring_rules_pb.js';
@@ -18,10 +21,16 @@ import { Operation } from './gen/teleport/legacy/client/proto/authservice_pb.js'
 import type { Event, PingResponse } from './gen/teleport/legacy/client/proto/authservice_pb.js';
 import {
   AccessRequestFilterSchema,
+  AccessRequestKind as PbKind,
   AccessRequestV3Schema,
   RequestState as PbState,
+  UserV2Schema,
 } from './gen/teleport/legacy/types/types_pb.js';
-import type { AccessRequestV3, AccessReview as PbReview } from './gen/teleport/legacy/types/types_pb.js';
+import type {
+  AccessRequestV3,
+  AccessReview as PbReview,
+  UserV2,
+} from './gen/teleport/legacy/types/types_pb.js';
 import type { LabelValues } from './gen/teleport/legacy/types/wrappers/wrappers_pb.js';
 
 /** Seconds of 0001-01-01T00:00:00Z, Go's zero time.Time. */
@@ -54,9 +63,7 @@ export function stateToProto(state: RequestState): PbState {
 }
 
 export function labelValuesToRecord(lv: LabelValues | undefined): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(lv?.Values ?? {})) out[k] = [...v.Values];
-  return out;
+  return dict(Object.entries(lv?.Values ?? {}).map(([k, v]) => [k, [...v.Values]] as const));
 }
 
 function reviewFromProto(r: PbReview): AccessReview {
@@ -67,7 +74,32 @@ function reviewFromProto(r: PbReview): AccessReview {
     reason: r.Reason,
     created: dateFromTimestamp(r.Created),
     ...(r.accessList?.Title ? { promotedAccessListTitle: r.accessList.Title } : {}),
+    ...(r.SubmittedBy ? { submittedBy: r.SubmittedBy } : {}),
+    ...(r.submittedOnBehalfOfAuthor ? { onBehalfOfAuthor: true } : {}),
   };
+}
+
+const KIND_NAMES: Record<number, AccessRequestKind> = {
+  [PbKind.UNDEFINED]: 'UNDEFINED',
+  [PbKind.SHORT_TERM]: 'SHORT_TERM',
+  [PbKind.LONG_TERM]: 'LONG_TERM',
+};
+
+export function userFromProto(u: UserV2): TeleportUser {
+  return {
+    name: u.Metadata?.Name ?? '',
+    roles: [...(u.Spec?.Roles ?? [])],
+    traits: labelValuesToRecord(u.Spec?.Traits),
+  };
+}
+
+export function userToProto(u: TeleportUser): UserV2 {
+  return create(UserV2Schema, {
+    Kind: 'user',
+    Version: 'v2',
+    Metadata: { Name: u.name, Namespace: 'default' },
+    Spec: { Roles: u.roles, Traits: labelValues(u.traits) },
+  });
 }
 
 export function accessRequestFromProto(req: AccessRequestV3): AccessRequest {
@@ -95,6 +127,7 @@ export function accessRequestFromProto(req: AccessRequestV3): AccessRequest {
     ...(spec?.accessList && (spec.accessList.Name || spec.accessList.Title)
       ? { promotedAccessList: { name: spec.accessList.Name, title: spec.accessList.Title } }
       : {}),
+    ...(spec?.RequestKind ? { requestKind: KIND_NAMES[spec.RequestKind] ?? 'UNDEFINED' } : {}),
   };
 }
 
@@ -129,6 +162,8 @@ export function accessRequestToProto(req: AccessRequest): AccessRequestV3 {
         Reason: r.reason,
         Created: timestampOrGoZero(r.created),
         ...(r.promotedAccessListTitle ? { accessList: { Title: r.promotedAccessListTitle } } : {}),
+        SubmittedBy: r.submittedBy ?? '',
+        submittedOnBehalfOfAuthor: r.onBehalfOfAuthor ?? false,
       })),
       SuggestedReviewers: req.suggestedReviewers,
       RequestedResourceIDs: req.requestedResources.map((r) => ({
@@ -143,6 +178,7 @@ export function accessRequestToProto(req: AccessRequest): AccessRequestV3 {
       ...(req.promotedAccessList
         ? { accessList: { Name: req.promotedAccessList.name, Title: req.promotedAccessList.title } }
         : {}),
+      RequestKind: PbKind[req.requestKind ?? 'UNDEFINED'],
     },
   });
 }

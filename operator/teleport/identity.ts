@@ -4,7 +4,7 @@
 // and `@cert-authority` lines are kept; other lines are ignored.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readBoundedText } from './bounded-read.js';
 import type { TeleportConfig } from '../config/types.js';
 import { certificateNames, OID_COMMON_NAME, OID_TELEPORT_CLUSTER } from './der.js';
 
@@ -330,9 +330,9 @@ export function checkValidity(identity: Identity, now: Date = new Date()): void 
   }
 }
 
-async function readText(path: string, what: string): Promise<string> {
+export async function readText(path: string, what: string): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    return await readBoundedText(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =

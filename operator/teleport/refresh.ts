@@ -5,10 +5,9 @@
 // its start-up context).
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { Logger } from '../observability/logger.js';
-import { checkValidity, parseIdentity } from './identity.js';
+import { checkValidity, parseIdentity, readText } from './identity.js';
 import type { Identity } from './identity.js';
 
 export interface IdentityRefresherOptions {
@@ -38,7 +37,12 @@ export class IdentityRefresher {
     this.timer = setInterval(() => void this.reload('interval').catch(() => undefined), this.opts.intervalMs);
     this.timer.unref();
     try {
-      this.watcher = watch(dirname(this.opts.path), { persistent: false }, () => this.scheduleReload());
+      // Only the identity file itself and the Secret volume's `..data` swap matter: a log file written
+      // next to the identity must not cause a re-read (and, while expired, a warning) per line.
+      const watched = new Set([basename(this.opts.path), '..data']);
+      this.watcher = watch(dirname(this.opts.path), { persistent: false }, (_event, name) => {
+        if (name === null || watched.has(String(name))) this.scheduleReload();
+      });
       this.watcher.on('error', (err) => {
         this.opts.logger.warn('Cannot watch the identity file directory; relying on the refresh interval', {
           identity: this.opts.path,
@@ -79,7 +83,7 @@ export class IdentityRefresher {
     const { path, logger } = this.opts;
     let next: Identity;
     try {
-      next = parseIdentity(await readFile(path, 'utf8'), path);
+      next = parseIdentity(await readText(path, 'identity file'), path);
       checkValidity(next, this.opts.now?.() ?? new Date());
     } catch (err) {
       // Keep the current identity: the writer may be mid-update, or the new file is bad.

@@ -23,7 +23,7 @@ import { helmRunningHookJobs, helmTestRunningPods } from './hook-jobs.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const chartDir = path.join(repoRoot, 'charts', 'teleport-plugin-mattermost');
-const guideValues = path.join(repoRoot, '..', 'shared', 'examples', 'teleport-mattermost-helm.yaml');
+const guideValues = path.join(repoRoot, 'test', 'fixtures', 'guide', 'teleport-mattermost-helm.yaml');
 const release = 'teleport-plugin-mattermost';
 const crdName = 'mattermostaccessplugins.teleport-plugins.dev';
 const group = 'teleport-plugins.dev';
@@ -202,7 +202,10 @@ describe('chart teleport-plugin-mattermost on a real API server', () => {
     expect(
       await can(namespace, sa, { group: 'coordination.k8s.io', resource: 'leases', verb: 'update' }),
     ).toBe(true);
-    expect(await can(namespace, sa, { resource: 'secrets', verb: 'create' })).toBe(false);
+    // Secrets: create only (the review signing key the operator generates), never update or delete.
+    expect(await can(namespace, sa, { resource: 'secrets', verb: 'create' })).toBe(true);
+    expect(await can(namespace, sa, { resource: 'secrets', verb: 'update' })).toBe(false);
+    expect(await can(namespace, sa, { resource: 'secrets', verb: 'delete' })).toBe(false);
     expect(await can(namespace, sa, { resource: 'pods', verb: 'delete' })).toBe(false);
     expect(await can(namespace, sa, { ...crs, verb: 'delete' })).toBe(false);
     expect(await can('kube-system', sa, { group: 'apps', resource: 'deployments', verb: 'patch' })).toBe(

@@ -31,7 +31,7 @@ import { helmRunningHookJobs } from './hook-jobs.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const chartDir = path.join(repoRoot, 'charts', 'teleport-plugin-mattermost');
-const guideValues = path.join(repoRoot, '..', 'shared', 'examples', 'teleport-mattermost-helm.yaml');
+const guideValues = path.join(repoRoot, 'test', 'fixtures', 'guide', 'teleport-mattermost-helm.yaml');
 const cli = path.join(repoRoot, 'dist', 'operator', 'cli', 'main.js');
 const release = 'teleport-plugin-mattermost';
 const CONFIG_HASH = 'teleport-plugins.dev/config-hash';

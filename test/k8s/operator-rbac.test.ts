@@ -121,8 +121,10 @@ it('grants no write on Secrets, no spec writes on the resources and no deletes',
   expect(await can('patch', 'teleport-plugins.dev', 'mattermostaccessplugins', 'status')).toBe(true);
   expect(await can('patch', 'teleport-plugins.dev', 'mattermostaccessplugins')).toBe(false);
   expect(await can('update', 'teleport-plugins.dev', 'mattermostaccessplugins')).toBe(false);
-  for (const verb of ['create', 'update', 'patch', 'delete'])
-    expect(await can(verb, '', 'secrets')).toBe(false);
+  // Secrets: create only (the review signing key it generates); never changed or deleted.
+  expect(await can('create', '', 'secrets')).toBe(true);
+  for (const verb of ['update', 'patch', 'delete']) expect(await can(verb, '', 'secrets')).toBe(false);
+  expect(await can('delete', '', 'services')).toBe(false);
   expect(await can('delete', 'apps', 'deployments')).toBe(false);
   expect(await can('delete', '', 'configmaps')).toBe(false);
   expect(await can('list', '', 'pods')).toBe(false);

@@ -501,3 +501,49 @@ describe('deletion', () => {
     await expect(core.readNamespacedConfigMap({ name, namespace: ns })).rejects.toMatchObject({ code: 404 });
   });
 });
+
+describe('spec.review (native Approve/Deny buttons)', () => {
+  it('renders [review], opens the review port, creates the callback Service and a key Secret once', async () => {
+    const name = 'reviewing';
+    await applyPlugin(kc, ns, name, baseSpec({ review: { enabled: true } }));
+    const svc = await waitFor('review Service', () =>
+      core.readNamespacedService({ name: `${name}-review`, namespace: ns }).catch(() => undefined),
+    );
+    expect(svc.spec!.ports).toEqual([
+      expect.objectContaining({ name: 'review', port: 8082, targetPort: 'review', protocol: 'TCP' }),
+    ]);
+    expect(svc.spec!.selector).toEqual({
+      'app.kubernetes.io/name': 'teleport-plugin-mattermost',
+      'app.kubernetes.io/instance': name,
+    });
+    expect(svc.metadata!.labels!['app.kubernetes.io/component']).toBe('review-callback');
+    const key = await waitFor('key Secret', () =>
+      core.readNamespacedSecret({ name: `${name}-review-key`, namespace: ns }).catch(() => undefined),
+    );
+    const keyBytes = Buffer.from(key.data!.key!, 'base64');
+    expect(keyBytes.length).toBeGreaterThanOrEqual(32);
+    expect(key.metadata!.ownerReferences![0]!.name).toBe(name);
+    const cm = await waitFor('ConfigMap', () =>
+      core.readNamespacedConfigMap({ name, namespace: ns }).catch(() => undefined),
+    );
+    const { config } = parseConfigText(cm.data!['teleport-mattermost.toml']!, 'x.toml', {
+      readTokenFile: false,
+    });
+    expect(config.review).toMatchObject({
+      enabled: true,
+      callbackUrl: `http://${name}-review.${ns}.svc:8082/mattermost/action`,
+    });
+    const d = await waitFor('Deployment', () => getDeployment(name));
+    expect(d.spec!.template.spec!.containers[0]!.ports).toContainEqual(
+      expect.objectContaining({ name: 'review', containerPort: 8082 }),
+    );
+    // A later reconcile (new spec) keeps the key: it is created once, never regenerated.
+    await applyPlugin(kc, ns, name, baseSpec({ review: { enabled: true, mattermostUserIdTrait: 'mm_uid' } }));
+    await waitFor('new trait rendered', async () => {
+      const c = await core.readNamespacedConfigMap({ name, namespace: ns });
+      return c.data!['teleport-mattermost.toml']!.includes('mm_uid') ? c : undefined;
+    });
+    const again = await core.readNamespacedSecret({ name: `${name}-review-key`, namespace: ns });
+    expect(again.data!.key).toBe(key.data!.key);
+  });
+});

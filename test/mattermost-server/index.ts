@@ -1,6 +1,6 @@
 // An in-process Mattermost-compatible HTTP server for exactly the REST calls our client makes, with the
-// real server's auth, error shapes, limits and rate limiting (see /work/shared/reference/mattermost-api.md
-// §8, the fidelity checklist), plus fault injection for delivery tests: 5xx for N calls or for a time,
+// real server's auth, error shapes, limits and rate limiting (as documented at https://api.mattermost.com
+// and observed on a real server), plus fault injection for delivery tests: 5xx for N calls or for a time,
 // slow responses, connection resets, and "down" (listener closed, so connections are refused).
 //
 // Usage:
@@ -27,8 +27,13 @@ import {
   type TeamRecord,
   type UserRecord,
 } from './model.js';
+import { ActionRoutes, type ActionSettings, type CallbackRecord, type Ephemeral } from './actions.js';
+
+import { Garbler, sendGarbled, type GarbleRule } from './hostile.js';
 
 export { dmName, isValidId, newId } from './model.js';
+export type { ActionSettings, CallbackRecord, Ephemeral } from './actions.js';
+export type { GarbleKind, GarbleRule } from './hostile.js';
 export type { ChannelRecord, PostRecord, PostVersion, TeamRecord, UserRecord } from './model.js';
 
 export interface FakeMattermostOptions {
@@ -41,10 +46,15 @@ export interface FakeMattermostOptions {
 }
 
 export interface RateLimit {
-  /** Sustained requests per second per token. */
+  /** Sustained requests per second per client. */
   perSecond: number;
   /** MaxBurst: requests allowed beyond the first in one burst (so burst+1 pass at once, as in Mattermost). */
   burst: number;
+  /**
+   * Key the buckets by token (RateLimitSettings.VaryByUser) instead of by remote address, Mattermost's
+   * default, under which every client on one address (a whole test run on 127.0.0.1) shares one bucket.
+   */
+  varyByUser?: boolean;
 }
 
 export interface FailureRule {
@@ -122,7 +132,7 @@ export interface FakeMattermost {
   requests(): RequestRecord[];
   clearRequests(): void;
 
-  /** Per-token rate limiting like RateLimitSettings with VaryByUser; null turns it off (the default). */
+  /** Rate limiting like RateLimitSettings (by remote address unless varyByUser); null turns it off (the default). */
   setRateLimit(limit: RateLimit | null): void;
   setMaxPostRunes(n: number): void;
   /** Fails matching calls with `status`; rules stack, the oldest matching one applies. */
@@ -139,7 +149,31 @@ export interface FakeMattermost {
    * `afterProcessing` the call is carried out first (the post exists, the client never hears of it).
    */
   resetConnections(count: number, opts?: { afterProcessing?: boolean }): void;
+  /** Interactive actions (actions.ts): ServiceSettings for callbacks, what clickers were told, callbacks made. */
+  setActionSettings(settings: Partial<ActionSettings>): void;
+  /** Ephemeral messages (`ephemeral_text`) delivered to a user, oldest first. */
+  ephemeralsFor(userId: string): Ephemeral[];
+  callbacks(): CallbackRecord[];
+  /** The server's trigger_id signing key pair: sign a trigger id as the server would (tests of forgeries). */
+  signTriggerId(userId: string, nowMs?: number): { clientTriggerId: string; triggerId: string };
   stop(): Promise<void>;
+
+  // ---- server settings and admin actions the relay must survive (see real-mattermost.md) ----
+  /** PrivacySettings.ShowEmailAddress: false makes every GET /users/email/{email} answer 403. */
+  setShowEmailAddress(show: boolean): void;
+  /** ServiceSettings.PostEditTimeLimit in seconds (-1: unlimited, the default). */
+  setPostEditTimeLimit(seconds: number): void;
+  /** An admin deletes a post. */
+  deletePost(postId: string): void;
+  /** An admin removes a user (e.g. the bot) from a channel. */
+  removeFromChannel(channelId: string, userId: string): void;
+  /** An admin sets a user's system roles, e.g. 'system_user system_post_all' (the bot's post:all). */
+  setRoles(userId: string, roles: string): void;
+  /** Answers matching calls with a 200 that is not the API's JSON (login page, text, truncated, oversize). */
+  garble(rule: GarbleRule): void;
+  clearGarbles(): void;
+  /** The most requests that were in progress at once since start (or since clearRequests). */
+  maxConcurrent(): number;
 }
 
 interface Session {
@@ -148,6 +182,8 @@ interface Session {
 
 interface Reply {
   status: number;
+  /** Without the API layer's X-Request-Id / X-Version-Id (the rate limiter answers before it). */
+  bare?: boolean;
   body?: unknown;
   text?: string;
   headers?: Record<string, string>;
@@ -186,6 +222,7 @@ class Limiter {
 
 class Server implements FakeMattermost {
   readonly store: MattermostStore;
+  private readonly actions: ActionRoutes;
   private readonly tokens = new Map<string, Session>();
   private readonly log: RequestRecord[] = [];
   private readonly sockets = new Set<Socket>();
@@ -194,6 +231,9 @@ class Server implements FakeMattermost {
   private delayMs = 0;
   private resetsLeft = 0;
   private resetsAfterProcessing = false;
+  private readonly garbler = new Garbler();
+  private inFlight = 0;
+  private inFlightMax = 0;
   private upWaiters: Array<() => void> = [];
   private downTimer: NodeJS.Timeout | undefined;
   private isUp = false;
@@ -206,6 +246,7 @@ class Server implements FakeMattermost {
     private readonly opts: FakeMattermostOptions,
   ) {
     this.store = new MattermostStore({ maxPostRunes: opts.maxPostRunes ?? 16383 });
+    this.actions = new ActionRoutes(this.store);
     http.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -389,6 +430,7 @@ class Server implements FakeMattermost {
 
   clearRequests(): void {
     this.log.length = 0;
+    this.inFlightMax = this.inFlight;
   }
 
   setRateLimit(limit: RateLimit | null): void {
@@ -442,6 +484,40 @@ class Server implements FakeMattermost {
     this.resetsAfterProcessing = opts.afterProcessing ?? false;
   }
 
+  setShowEmailAddress(show: boolean): void {
+    this.store.opts.showEmailAddress = show;
+  }
+
+  setPostEditTimeLimit(seconds: number): void {
+    this.store.opts.postEditTimeLimitSec = seconds;
+  }
+
+  deletePost(postId: string): void {
+    this.store.deletePost(postId);
+  }
+
+  removeFromChannel(channelId: string, userId: string): void {
+    this.store.removeFromChannel(channelId, userId);
+  }
+
+  setRoles(userId: string, roles: string): void {
+    const u = this.store.users.get(userId);
+    if (!u) throw new Error(`no user '${userId}'`);
+    u.roles = roles;
+  }
+
+  garble(rule: GarbleRule): void {
+    this.garbler.add(rule);
+  }
+
+  clearGarbles(): void {
+    this.garbler.clear();
+  }
+
+  maxConcurrent(): number {
+    return this.inFlightMax;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.downTimer) clearTimeout(this.downTimer);
@@ -466,14 +542,16 @@ class Server implements FakeMattermost {
       status: 0,
     };
     this.log.push(record);
+    this.inFlight++;
+    this.inFlightMax = Math.max(this.inFlightMax, this.inFlight);
+    res.once('close', () => this.inFlight--);
     const requestId = newId();
     const send = (reply: Reply) => {
       record.status = reply.status;
       if (res.destroyed || res.headersSent) return;
       const headers: Record<string, string> = {
-        'X-Request-Id': requestId,
-        'X-Version-Id': VERSION_ID,
-        ...(record.method === 'GET' ? { Expires: '0' } : {}),
+        ...(reply.bare ? {} : { 'X-Request-Id': requestId, 'X-Version-Id': VERSION_ID }),
+        ...(record.method === 'GET' && !reply.bare ? { Expires: '0' } : {}),
         ...reply.headers,
       };
       if (reply.text !== undefined) {
@@ -486,17 +564,21 @@ class Server implements FakeMattermost {
           .end(JSON.stringify(reply.body));
       }
     };
-    const errorReply = (err: AppErr, extra?: Record<string, string>): Reply => ({
-      status: err.status,
-      headers: extra,
-      body: {
-        id: err.id,
-        message: err.message,
-        detailed_error: this.opts.developerMode ? err.detailed : '',
-        request_id: requestId,
-        status_code: err.status,
-      },
-    });
+    const errorReply = (err: AppErr, extra?: Record<string, string>): Reply => {
+      const bare = err instanceof RouteNotFound;
+      return {
+        status: err.status,
+        headers: extra,
+        bare,
+        body: {
+          id: err.id,
+          message: err.message,
+          detailed_error: this.opts.developerMode || bare ? err.detailed : '',
+          ...(bare ? {} : { request_id: requestId }),
+          status_code: err.status,
+        },
+      };
+    };
 
     if (this.resetsLeft > 0 && !this.resetsAfterProcessing) {
       this.resetsLeft--;
@@ -507,16 +589,17 @@ class Server implements FakeMattermost {
     const token = tokenFrom(req.headers.authorization);
     let rateHeaders: Record<string, string> = {};
     if (this.limiter) {
-      const key = token ?? `ip:${req.socket.remoteAddress}`;
+      const key = this.limiter.limit.varyByUser && token ? token : `ip:${req.socket.remoteAddress}`;
       const { allowed, headers } = this.limiter.take(key, Date.now());
       rateHeaders = headers;
-      if (!allowed) return send({ status: 429, text: 'limit exceeded\n', headers });
+      if (!allowed) return send({ status: 429, text: 'limit exceeded\n', headers, bare: true });
     }
 
     const injectedFailure = (injected: FailureRule): void => {
       if (injected.status === 429) {
         return send({
           status: 429,
+          bare: true,
           text: 'limit exceeded\n',
           headers: { ...rateHeaders, 'Retry-After': String(injected.retryAfterSec ?? 1) },
         });
@@ -534,6 +617,11 @@ class Server implements FakeMattermost {
     };
     const before = this.takeFailure(record.method, rawPath, false);
     if (before) return injectedFailure(before);
+    const garbledBefore = this.garbler.take(record.method, rawPath, false);
+    if (garbledBefore) {
+      record.status = 200;
+      return sendGarbled(res, garbledBefore);
+    }
 
     let body: string;
     try {
@@ -557,11 +645,32 @@ class Server implements FakeMattermost {
       }
       const after = this.takeFailure(record.method, rawPath, true);
       if (after) return injectedFailure(after);
+      const garbledAfter = this.garbler.take(record.method, rawPath, true);
+      if (garbledAfter) {
+        record.status = reply.status;
+        return sendGarbled(res, garbledAfter, JSON.stringify(reply.body ?? {}));
+      }
       send({ ...reply, headers: { ...rateHeaders, ...reply.headers } });
     } catch (err) {
       if (err instanceof AppErr) return send(errorReply(err, rateHeaders));
       send(errorReply(new AppErr(500, 'api.fake.internal', String(err)), rateHeaders));
     }
+  }
+
+  setActionSettings(settings: Partial<ActionSettings>): void {
+    Object.assign(this.actions.settings, settings);
+  }
+
+  ephemeralsFor(userId: string): Ephemeral[] {
+    return this.actions.ephemerals.filter((e) => e.userId === userId).map((e) => ({ ...e }));
+  }
+
+  callbacks(): CallbackRecord[] {
+    return this.actions.callbacks.map((c) => ({ ...c }));
+  }
+
+  signTriggerId(userId: string, nowMs?: number): { clientTriggerId: string; triggerId: string } {
+    return this.actions.signTriggerId(userId, nowMs);
   }
 
   private takeFailure(method: string, path: string, afterProcessing: boolean): FailureRule | undefined {
@@ -603,7 +712,7 @@ class Server implements FakeMattermost {
   ): Promise<Reply> {
     const m = record.method;
     const seg = path.replace(/\/+$/, '').split('/').slice(1).map(decodeURIComponentSafe);
-    if (seg[0] !== 'api' || seg[1] !== 'v4') throw notFound();
+    if (seg[0] !== 'api' || seg[1] !== 'v4') throw notFound(decodeURIComponentSafe(path));
     const r = seg.slice(2);
     const is = (method: string, ...pattern: string[]) =>
       m === method && r.length === pattern.length && pattern.every((p, i) => p === '*' || p === r[i]);
@@ -622,9 +731,26 @@ class Server implements FakeMattermost {
       };
     }
 
+    if (is('GET', 'config', 'client'))
+      return { status: 200, body: this.actions.clientConfig(q.get('format')) };
+
     const { userId } = this.session(token);
     record.userId = userId;
     const store = this.store;
+
+    if (is('POST', 'posts', '*', 'actions', '*')) {
+      return { status: 200, body: await this.actions.click(userId, r[1]!, r[3]!) };
+    }
+    if (is('GET', 'users', '*') && r[1] !== 'me') {
+      const user = store.users.get(r[1]!);
+      if (!user) throw new AppErr(404, 'app.user.missing_account.const', 'Unable to find the user.');
+      const json = userJson(user, user.id === userId);
+      // PrivacySettings.ShowEmailAddress=false: only a system admin sees emails.
+      if (store.opts.showEmailAddress === false && user.id !== userId) {
+        json.email = '';
+      }
+      return { status: 200, body: json };
+    }
 
     if (is('GET', 'users', 'me')) return { status: 200, body: userJson(store.users.get(userId)!, true) };
     if (is('GET', 'users', 'me', 'teams'))
@@ -645,12 +771,17 @@ class Server implements FakeMattermost {
     if (is('GET', 'teams', 'name', '*'))
       return { status: 200, body: teamJson(store.getTeamByName(userId, r[2]!)) };
     if (is('GET', 'teams', 'name', '*', 'channels', 'name', '*')) {
+      // The router's patterns ({team_name:[A-Za-z0-9_-]+}) refuse anything else, e.g. a display name.
+      if (!ROUTE_NAME.test(r[2]!) || !ROUTE_NAME.test(r[5]!)) throw notFound(decodeURIComponentSafe(path));
       const ch = store.getChannelByNameForTeamName(userId, r[2]!, r[5]!, q.get('include_deleted') === 'true');
       return { status: 200, body: channelJson(ch) };
     }
     if (is('POST', 'posts')) {
       const { post, pendingPostId } = await store.createPost(userId, parseJson(body, 'post'), whileSaving);
       return { status: 201, body: postJson(post, pendingPostId) };
+    }
+    if (is('PUT', 'posts', '*')) {
+      return { status: 200, body: postJson(store.updatePost(userId, r[1]!, parseJson(body, 'post'))) };
     }
     if (is('PUT', 'posts', '*', 'patch')) {
       return { status: 200, body: postJson(store.patchPost(userId, r[1]!, parseJson(body, 'post'))) };
@@ -680,12 +811,30 @@ class Server implements FakeMattermost {
         },
       };
     }
-    throw notFound();
+    throw notFound(decodeURIComponentSafe(path));
   }
 }
 
-function notFound(): AppErr {
-  return new AppErr(404, 'api.context.404.app_error', 'Sorry, we could not find the page.');
+/** What the server's router accepts for a {team_name} or {channel_name} path parameter. */
+const ROUTE_NAME = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * No route matches: the router answers by itself, before the API layer, so there is no request id
+ * (neither header nor body field), and the detailed error is filled even outside developer mode.
+ */
+class RouteNotFound extends AppErr {
+  constructor(path: string) {
+    super(
+      404,
+      'api.context.404.app_error',
+      'Sorry, we could not find the page.',
+      `There doesn't appear to be an api call for the url='${path}'.  Typo? are you missing a team_id or user_id as part of the url?`,
+    );
+  }
+}
+
+function notFound(path: string): AppErr {
+  return new RouteNotFound(path);
 }
 
 function decodeURIComponentSafe(s: string): string {

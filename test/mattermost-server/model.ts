@@ -1,8 +1,9 @@
 // State and endpoint semantics of the Mattermost look-alike, without HTTP: users, bots and tokens,
-// teams, channels, posts with edit history. Each method mirrors one REST call's rules as described in
-// /work/shared/reference/mattermost-api.md (§3 endpoints, §4 limits, §5 de-duplication) and throws an
+// teams, channels, posts with edit history. Each method mirrors one REST call's rules (endpoints, limits,
+// de-duplication) as a real Mattermost server applies them, and throws an
 // AppErr with Mattermost's id and status when the real server would refuse.
 import { randomBytes } from 'node:crypto';
+import { stripIntegrations } from './integrations.js';
 
 const ID_ALPHABET = 'ybndrfg8ejkmcpqxot1uwisza345h769';
 
@@ -70,6 +71,8 @@ export interface UserRecord {
   lastName: string;
   isBot: boolean;
   botDescription: string;
+  /** System roles, space-separated as the API writes them (system_post_all lets it post anywhere). */
+  roles: string;
   createAt: number;
   updateAt: number;
   deleteAt: number;
@@ -127,6 +130,10 @@ export interface PostRecord {
 export interface StoreOptions {
   /** Rune limit of a post message (PostMessageMaxRunesV2 = 16383 on current servers). */
   maxPostRunes: number;
+  /** PrivacySettings.ShowEmailAddress (default true); false: email lookups answer 403 for everyone. */
+  showEmailAddress?: boolean;
+  /** ServiceSettings.PostEditTimeLimit in seconds; -1 (the default) is unlimited. */
+  postEditTimeLimitSec?: number;
 }
 
 /** The channel name of a DM: both user ids, smaller first, joined by `__`. */
@@ -137,6 +144,8 @@ export function dmName(a: string, b: string): string {
 const CHANNEL_NAME = /^[a-z0-9]+([a-z\-_0-9]+|(__)?)[a-z0-9]*$/;
 const TEAM_NAME = /^[a-z0-9]+([a-z\-0-9]+|(__)?)[a-z0-9]+$/;
 const PENDING_POST_TTL_MS = 30_000;
+/** How long the fake takes to save a post that carries a pending_post_id. */
+const SAVE_TIME_MS = 5;
 const PROPS_MAX_RUNES = 800_000;
 
 function runes(s: string): number {
@@ -190,6 +199,7 @@ export class MattermostStore {
       lastName: u.lastName ?? '',
       isBot: u.isBot ?? false,
       botDescription: '',
+      roles: 'system_user',
       createAt: now,
       updateAt: now,
       deleteAt: 0,
@@ -269,9 +279,10 @@ export class MattermostStore {
   getUserByEmail(caller: string, email: string): UserRecord {
     const lowered = email.toLowerCase();
     if (!/^[^\s@]+@[^\s@]+$/.test(lowered)) throw invalidUrlParam('email');
+    this.checkEmailsVisible();
     for (const u of this.users.values()) if (u.email === lowered) return u;
     void caller;
-    throw new AppErr(404, 'app.user.missing_account.const', 'app.user.missing_account.const');
+    throw new AppErr(404, 'app.user.missing_account.const', 'Unable to find the user.');
   }
 
   createDirectChannel(caller: string, body: unknown): ChannelRecord {
@@ -315,7 +326,9 @@ export class MattermostStore {
     return channel;
   }
 
-  getTeamByName(caller: string, name: string): TeamRecord {
+  getTeamByName(caller: string, rawName: string): TeamRecord {
+    // Names are looked up lower-cased (`Team-Llama` finds team-llama), as on the real server.
+    const name = rawName.toLowerCase();
     if (!TEAM_NAME.test(name)) throw invalidUrlParam('team_name');
     const team = this.teamByName(name);
     // A team the caller cannot view is reported as missing, like the real server does for invite-only ones.
@@ -331,10 +344,12 @@ export class MattermostStore {
 
   getChannelByNameForTeamName(
     caller: string,
-    teamName: string,
-    channelName: string,
+    rawTeamName: string,
+    rawChannelName: string,
     includeDeleted: boolean,
   ) {
+    const teamName = rawTeamName.toLowerCase();
+    const channelName = rawChannelName.toLowerCase();
     if (!TEAM_NAME.test(teamName)) throw invalidUrlParam('team_name');
     if (!CHANNEL_NAME.test(channelName)) throw invalidUrlParam('channel_name');
     const missingChannel = new AppErr(
@@ -360,8 +375,12 @@ export class MattermostStore {
     if (!isValidId(teamId)) throw invalidUrlParam('team_id');
     const team = this.teams.get(teamId);
     if (!team || !team.members.has(caller)) throw permissionError(caller, 'view_team');
+    // The real server lists the caller's direct channels (team_id "") with every team's channels.
     return [...this.channels.values()].filter(
-      (c) => c.teamId === teamId && c.members.has(caller) && (includeDeleted || c.deleteAt === 0),
+      (c) =>
+        (c.teamId === teamId || c.type === 'D') &&
+        c.members.has(caller) &&
+        (includeDeleted || c.deleteAt === 0),
     );
   }
 
@@ -379,7 +398,7 @@ export class MattermostStore {
     const str = (k: string) => (typeof p[k] === 'string' ? (p[k] as string) : '');
     const channelId = str('channel_id');
     const channel = this.channels.get(channelId);
-    if (!channel || !channel.members.has(caller)) throw permissionError(caller, 'create_post');
+    if (!channel || !this.mayPost(caller, channel)) throw permissionError(caller, 'create_post');
     if (channel.deleteAt > 0) {
       throw new AppErr(
         400,
@@ -413,6 +432,9 @@ export class MattermostStore {
     }
     try {
       if (whileSaving) await whileSaving();
+      // Saving is never instant on the real server: a burst of repeats that arrives meanwhile gets the
+      // 500 "pending" answer (observed: 8 concurrent -> one 201, seven 500), not the post.
+      else if (pendingPostId) await new Promise((r) => setTimeout(r, SAVE_TIME_MS));
       if (str('id'))
         throw new AppErr(400, 'app.post.save.existing.app_error', 'You cannot update an existing Post.');
       const rootId = str('root_id');
@@ -433,6 +455,8 @@ export class MattermostStore {
       const message = str('message');
       const props = this.validProps(p.props);
       this.checkMessage(message);
+      const mentions = this.channelMentions(message, channel, caller);
+      if (mentions) props.channel_mentions = mentions;
       const user = this.users.get(caller)!;
       if (user.isBot) props.from_bot = 'true';
       const now = this.now();
@@ -485,13 +509,8 @@ export class MattermostStore {
     if (post.userId !== caller) throw permissionError(caller, 'edit_others_posts');
     const channel = this.channels.get(post.channelId);
     if (!channel?.members.has(caller)) throw permissionError(caller, 'edit_post');
-    if (post.deleteAt > 0) {
-      throw new AppErr(
-        400,
-        'api.post.update_post.permissions_details.app_error',
-        'Already deleted id=' + postId,
-      );
-    }
+    // The real server looks a deleted post up as missing, and a missing post is a permission error.
+    if (post.deleteAt > 0) throw permissionError(caller, 'edit_post');
     if (channel.deleteAt > 0) {
       throw new AppErr(
         400,
@@ -501,6 +520,7 @@ export class MattermostStore {
     }
     const message = typeof patch.message === 'string' ? patch.message : undefined;
     if (message !== undefined) this.checkMessage(message);
+    if (message !== undefined && message !== post.message) this.checkEditTimeLimit(post);
     const props =
       patch.props === undefined || patch.props === null ? undefined : this.validProps(patch.props);
     const now = this.now();
@@ -514,14 +534,69 @@ export class MattermostStore {
       post.message = message;
       post.editAt = now;
     }
-    if (props) {
-      if (post.props.from_bot) props.from_bot = post.props.from_bot;
-      post.props = props;
-    }
+    // Props, when given, replace the whole map: `from_bot` is lost unless sent (as on the real server).
+    if (props) post.props = props;
     if (typeof patch.is_pinned === 'boolean') post.isPinned = patch.is_pinned;
     if (typeof patch.has_reactions === 'boolean') post.hasReactions = patch.has_reactions;
     post.updateAt = now;
     return post;
+  }
+
+  /**
+   * PUT /posts/{id} (full update, the route Teleport's own plugin uses): message replaced, props replaced
+   * wholesale (cleared if omitted; `from_bot` of a bot's post kept), is_pinned/has_reactions overwritten.
+   */
+  updatePost(caller: string, postId: string, body: unknown): PostRecord {
+    if (!isValidId(postId)) throw invalidUrlParam('post_id');
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidBodyParam('post');
+    const update = body as Record<string, unknown>;
+    if (update.id !== postId) throw invalidBodyParam('id');
+    const post = this.posts.get(postId);
+    if (!post || post.deleteAt > 0) throw permissionError(caller, 'edit_post');
+    if (post.userId !== caller) throw permissionError(caller, 'edit_others_posts');
+    const channel = this.channels.get(post.channelId);
+    if (!channel?.members.has(caller)) throw permissionError(caller, 'edit_post');
+    if (channel.deleteAt > 0) {
+      throw new AppErr(
+        400,
+        'api.post.update_post.can_not_update_post_in_deleted.error',
+        'Can not update a post in a deleted channel.',
+      );
+    }
+    const message = typeof update.message === 'string' ? update.message : '';
+    this.checkMessage(message);
+    if (message !== post.message) this.checkEditTimeLimit(post);
+    const props = this.validProps(update.props);
+    if (post.props.from_bot) props.from_bot = post.props.from_bot;
+    const now = this.now();
+    post.history.push({
+      message: post.message,
+      props: { ...post.props },
+      updateAt: post.updateAt,
+      editAt: post.editAt,
+    });
+    if (message !== post.message) post.editAt = now;
+    post.message = message;
+    post.props = props;
+    post.isPinned = update.is_pinned === true;
+    post.hasReactions = update.has_reactions === true;
+    post.updateAt = now;
+    return post;
+  }
+
+  /** An admin deletes a post (it stays stored with delete_at set, as on the real server). */
+  deletePost(postId: string): void {
+    const post = this.posts.get(postId);
+    if (!post) throw new Error(`no post '${postId}'`);
+    post.deleteAt = this.now();
+    post.updateAt = post.deleteAt;
+  }
+
+  /** An admin removes a user (e.g. the bot) from a channel; it stays in the team. */
+  removeFromChannel(channelId: string, userId: string): void {
+    const channel = this.channels.get(channelId);
+    if (!channel) throw new Error(`no channel '${channelId}'`);
+    channel.members.delete(userId);
   }
 
   getPostsForChannel(
@@ -560,6 +635,60 @@ export class MattermostStore {
   }
 
   // ---- helpers ----
+
+  /**
+   * create_post: channel members; with system_post_all any existing channel; with system_post_all_public
+   * any public one (a bot given "post:all" in the System Console).
+   */
+  private mayPost(caller: string, channel: ChannelRecord): boolean {
+    if (channel.members.has(caller)) return true;
+    const roles = (this.users.get(caller)?.roles ?? '').split(' ');
+    if (roles.includes('system_post_all')) return true;
+    return channel.type === 'O' && roles.includes('system_post_all_public');
+  }
+
+  /**
+   * FillInPostProps: every `~name` in the text (code spans and fences included, the server does not
+   * parse markdown here) that names a public channel of the post's team (for a DM: of the poster's
+   * teams) is listed in props.channel_mentions; private and unknown names are not.
+   */
+  private channelMentions(
+    message: string,
+    channel: ChannelRecord,
+    caller: string,
+  ): Record<string, { display_name: string; team_name: string }> | undefined {
+    const names = new Set([...message.matchAll(/\B~([a-zA-Z0-9\-_]+)/g)].map((m) => m[1]!));
+    const teams = channel.teamId ? [channel.teamId] : this.getMyTeams(caller).map((t) => t.id);
+    const out: Record<string, { display_name: string; team_name: string }> = {};
+    for (const c of this.channels.values()) {
+      if (c.type !== 'O' || !names.has(c.name) || !teams.includes(c.teamId)) continue;
+      out[c.name] = { display_name: c.displayName, team_name: this.teams.get(c.teamId)!.name };
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+
+  /** PrivacySettings.ShowEmailAddress=false: every lookup (known address or not) is refused. */
+  private checkEmailsVisible(): void {
+    if (this.opts.showEmailAddress === false) {
+      throw new AppErr(
+        403,
+        'api.user.get_user_by_email.permissions.app_error',
+        'Unable to get user by email.',
+      );
+    }
+  }
+
+  /** ServiceSettings.PostEditTimeLimit: the message may not change once the post is older than it. */
+  private checkEditTimeLimit(post: PostRecord): void {
+    const limit = this.opts.postEditTimeLimitSec ?? -1;
+    if (limit >= 0 && Date.now() - post.createAt > limit * 1000) {
+      throw new AppErr(
+        400,
+        'api.post.update_post.permissions_time_limit.app_error',
+        `Post edit is only allowed for ${limit} seconds. Please ask your System Administrator for details.`,
+      );
+    }
+  }
 
   private checkMessage(message: string): void {
     const length = runes(message);
@@ -608,7 +737,7 @@ export function userJson(u: UserRecord, self: boolean): Record<string, unknown> 
     first_name: u.firstName,
     last_name: u.lastName,
     position: '',
-    roles: u.isBot ? 'system_user' : 'system_user',
+    roles: u.roles,
     ...(self ? { notify_props: { channel: 'true', desktop: 'mention', email: 'true' } } : {}),
     locale: 'en',
     timezone: { automaticTimezone: '', manualTimezone: '', useAutomaticTimezone: 'true' },
@@ -677,7 +806,7 @@ export function postJson(p: PostRecord, pendingPostId = ''): Record<string, unkn
     original_id: '',
     message: p.message,
     type: p.type,
-    props: p.props,
+    props: stripIntegrations(p.props),
     hashtags: '',
     file_ids: [],
     pending_post_id: pendingPostId,

@@ -8,7 +8,12 @@ import { EmptySchema } from '@bufbuild/protobuf/wkt';
 import { Server, ServerCredentials, status } from '@grpc/grpc-js';
 import type { Metadata, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { RequestState } from '../../operator/teleport/api.js';
-import { accessRequestToProto, ruleToProto, stateFromProto } from '../../operator/teleport/convert.js';
+import {
+  accessRequestToProto,
+  ruleToProto,
+  stateFromProto,
+  userToProto,
+} from '../../operator/teleport/convert.js';
 import {
   AccessMonitoringRulesService,
   ListAccessMonitoringRulesResponseSchema,
@@ -43,6 +48,16 @@ import type {
 } from '../../operator/teleport/gen/teleport/legacy/types/types_pb.js';
 import { RequestState as PbState } from '../../operator/teleport/gen/teleport/legacy/types/types_pb.js';
 import { grpcServiceDefinition } from '../../operator/teleport/grpc.js';
+import {
+  GetUserResponseSchema,
+  ListUsersResponseSchema,
+  UsersService,
+} from '../../operator/teleport/gen/teleport/users/v1/users_service_pb.js';
+import type {
+  GetUserRequest,
+  ListUsersRequest,
+} from '../../operator/teleport/gen/teleport/users/v1/users_service_pb.js';
+import { ReviewAuthority } from './review.js';
 import { KIND_ACCESS_REQUEST, StatusError, accessDenied, badParameter, notFound } from './backend.js';
 import type { Watcher, FakeBackend } from './backend.js';
 
@@ -85,6 +100,9 @@ export class FakeAuthServer {
   private grpcServer = new Server();
   private tlsServer: tls.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Local port of each plaintext hop to the gRPC server → the client certificate's user (CN). */
+  private readonly callerByPort = new Map<number, string>();
+  readonly reviews = new ReviewAuthority();
   grpcPort = 0;
   port = 0;
 
@@ -96,6 +114,7 @@ export class FakeAuthServer {
   async start(tlsOptions: { keyPem: string; certPem: string; clientCaPems: string[] }): Promise<void> {
     this.grpcServer.addService(grpcServiceDefinition(AuthService), this.authHandlers());
     this.grpcServer.addService(grpcServiceDefinition(AccessMonitoringRulesService), this.amrHandlers());
+    this.grpcServer.addService(grpcServiceDefinition(UsersService), this.userHandlers());
     this.grpcPort = await new Promise<number>((resolve, reject) =>
       this.grpcServer.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) =>
         err ? reject(err) : resolve(port),
@@ -132,6 +151,14 @@ export class FakeAuthServer {
 
   private forwardToGrpc(clientSocket: tls.TLSSocket): void {
     const upstream = net.connect(this.grpcPort, '127.0.0.1');
+    const cn = clientSocket.getPeerCertificate().subject?.CN;
+    const user = Array.isArray(cn) ? cn[0] : cn;
+    upstream.on('connect', () => {
+      const port = upstream.localPort;
+      if (port === undefined || !user) return;
+      this.callerByPort.set(port, user);
+      upstream.on('close', () => this.callerByPort.delete(port));
+    });
     clientSocket.setNoDelay(true);
     upstream.setNoDelay(true);
     this.track(clientSocket);
@@ -191,6 +218,14 @@ export class FakeAuthServer {
       if (!SEMVER.test(value)) throw accessDenied(`unsupported client version "${value}"`);
     }
     if (this.controls.delayMs > 0) await new Promise((r) => setTimeout(r, this.controls.delayMs));
+    // Access Monitoring Rules (and their service) exist from Teleport 16.
+    const major = Number(/^v?(\d+)/.exec(this.ping.serverVersion)?.[1] ?? 17);
+    if (major < 16 && method.includes('AccessMonitoringRule')) {
+      throw new StatusError(
+        status.UNIMPLEMENTED,
+        `unknown service teleport.accessmonitoringrules.v1.AccessMonitoringRulesService`,
+      );
+    }
     if (this.controls.unimplemented.has(method)) {
       throw new StatusError(status.UNIMPLEMENTED, `unknown method ${method} for service proto.AuthService`);
     }
@@ -202,13 +237,19 @@ export class FakeAuthServer {
     }
   }
 
+  /** The user of the client certificate that made the call (its CN), from the hop's port. */
+  private callerOf(call: { getPeer(): string }): string {
+    const port = Number(/:(\d+)$/.exec(call.getPeer())?.[1]);
+    return this.callerByPort.get(port) ?? '';
+  }
+
   private unary<Req, Res>(
     method: string,
-    fn: (req: Req) => Res,
+    fn: (req: Req, caller: string) => Res,
   ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
     return (call, callback) => {
       this.enter(method, call.metadata)
-        .then(() => callback(null, fn(call.request)))
+        .then(() => callback(null, fn(call.request, this.callerOf(call))))
         .catch((err: unknown) => callback(toStatus(err)));
     };
   }
@@ -285,18 +326,34 @@ export class FakeAuthServer {
         });
         return create(EmptySchema);
       }),
-      submitAccessReview: this.unary('SubmitAccessReview', (s: AccessReviewSubmission): AccessRequestV3 => {
-        const review = s.Review;
-        if (!review) throw badParameter('missing review');
-        return accessRequestToProto(
-          b.submitReview(s.RequestID, {
-            author: review.Author,
-            proposedState: stateFromProto(review.ProposedState),
-            reason: review.Reason,
-            roles: [...review.Roles],
-          }),
-        );
-      }),
+      submitAccessReview: this.unary(
+        'SubmitAccessReview',
+        (s: AccessReviewSubmission, caller: string): AccessRequestV3 => {
+          const review = s.Review;
+          if (!review) throw badParameter('missing review');
+          const req = b.requests.get(s.RequestID);
+          if (!req) throw notFound(`access_request "${s.RequestID}" doesn't exist`);
+          const onBehalf = review.submittedOnBehalfOfAuthor && this.reviews.onBehalfSupported;
+          const author = this.reviews.authorize(
+            caller,
+            {
+              author: review.Author,
+              proposedState: stateFromProto(review.ProposedState),
+              onBehalfOfAuthor: review.submittedOnBehalfOfAuthor,
+            },
+            req,
+          );
+          return accessRequestToProto(
+            b.submitReview(s.RequestID, {
+              author,
+              proposedState: stateFromProto(review.ProposedState),
+              reason: review.Reason,
+              roles: this.reviews.users.get(author)?.roles ?? [],
+              ...(onBehalf ? { submittedBy: caller, onBehalfOfAuthor: true } : {}),
+            }),
+          );
+        },
+      ),
       setAccessRequestState: this.unary('SetAccessRequestState', (s: RequestStateSetter) => {
         b.setState(s.ID, stateFromProto(s.State) as RequestState, s.Reason);
         return create(EmptySchema);
@@ -333,6 +390,23 @@ export class FakeAuthServer {
     };
   }
 
+  private userHandlers() {
+    return {
+      listUsers: this.unary('ListUsers', (r: ListUsersRequest) => {
+        const page = this.reviews.listUsers(r.pageToken, r.pageSize);
+        return create(ListUsersResponseSchema, {
+          users: page.users.map(userToProto),
+          nextPageToken: page.nextPageToken,
+        });
+      }),
+      getUser: this.unary('GetUser', (r: GetUserRequest) => {
+        const user = this.reviews.users.get(r.name);
+        if (!user) throw notFound(`user "${r.name}" not found`);
+        return create(GetUserResponseSchema, { user: userToProto(user) });
+      }),
+    };
+  }
+
   private watchEvents(call: ServerWritableStream<Watch, Event>): void {
     this.enter('WatchEvents', call.metadata)
       .then(() => {
@@ -341,6 +415,7 @@ export class FakeAuthServer {
           call.request.Kinds,
           call.request.AllowPartialSuccess,
           this.controls.deniedWatchKinds,
+          this.ping.serverVersion,
         );
         const active: ActiveWatch = {
           call,

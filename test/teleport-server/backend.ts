@@ -87,6 +87,7 @@ export class FakeBackend {
       systemAnnotations: partial.systemAnnotations ?? {},
       loginHint: partial.loginHint ?? '',
       ...(partial.promotedAccessList ? { promotedAccessList: partial.promotedAccessList } : {}),
+      ...(partial.requestKind ? { requestKind: partial.requestKind } : {}),
     };
     this.requests.set(req.id, req);
     this.emitRequestPut(req);
@@ -113,6 +114,8 @@ export class FakeBackend {
       reason: review.reason ?? '',
       created: review.created ?? new Date(),
       ...(review.promotedAccessListTitle ? { promotedAccessListTitle: review.promotedAccessListTitle } : {}),
+      ...(review.submittedBy ? { submittedBy: review.submittedBy } : {}),
+      ...(review.onBehalfOfAuthor ? { onBehalfOfAuthor: true } : {}),
     });
     const count = (s: RequestState): number => req.reviews.filter((r) => r.proposedState === s).length;
     if (count('DENIED') >= this.denyThreshold) {
@@ -242,10 +245,22 @@ export class FakeBackend {
    * Validates the requested kinds like auth_with_roles NewWatcher and returns the accepted ones.
    * `denied` simulates RBAC refusing a kind.
    */
-  acceptKinds(kinds: WatchKind[], allowPartialSuccess: boolean, denied: Set<string>): WatchKind[] {
+  acceptKinds(
+    kinds: WatchKind[],
+    allowPartialSuccess: boolean,
+    denied: Set<string>,
+    serverVersion = '17.0.0',
+  ): WatchKind[] {
     if (kinds.length === 0) throw accessDenied("can't setup global watch");
+    // Before 16 the cache has no access_monitoring_rule kind. 13-15 drop it under AllowPartialSuccess;
+    // 12 and older know no AllowPartialSuccess and refuse the whole watch (observed on a real Teleport 11).
+    const major = Number(/^v?(\d+)/.exec(serverVersion)?.[1] ?? 17);
     const accepted: WatchKind[] = [];
     for (const kind of kinds) {
+      if (kind.Kind === KIND_AMR && major < 16) {
+        if (major >= 13 && allowPartialSuccess) continue;
+        throw badParameter(`cache does not support watching resource ${KIND_AMR}`);
+      }
       if (kind.Kind !== KIND_ACCESS_REQUEST && kind.Kind !== KIND_AMR) {
         if (allowPartialSuccess) continue;
         throw badParameter(`watching ${kind.Kind} is not supported by this test server`);

@@ -10,6 +10,7 @@ import type {
 import { FakeAuthServer } from './auth.js';
 import type { PingSettings } from './auth.js';
 import { FakeBackend } from './backend.js';
+import type { FakeRole, FakeUser, ReviewAuthority } from './review.js';
 import { FakeProxy } from './proxy.js';
 import type { ProxyRouteLog } from './proxy.js';
 import { identityFileText, TestCA, writeIdentityFile } from './ca.js';
@@ -17,6 +18,7 @@ import type { TestKeyType } from './ca.js';
 
 export { TestCA, identityFileText, writeIdentityFile } from './ca.js';
 export type { TestKeyType } from './ca.js';
+export type { FakeRole, FakeUser } from './review.js';
 export { encodeClusterName, decodeClusterName, parseClientHello } from './proxy.js';
 
 export interface FakeTeleportOptions {
@@ -65,6 +67,13 @@ export interface FakeTeleport {
   /** A plugin's data for a request, or undefined. */
   pluginData(requestId: string, plugin?: string): Record<string, string> | undefined;
 
+  /** Teleport users (name, roles, traits) for review authorization and ListUsers / GetUser. */
+  putUser(user: FakeUser): void;
+  putRole(role: FakeRole): void;
+  /** Review authorization state (users, roles, onBehalfSupported). */
+  readonly reviews: ReviewAuthority;
+  /** Thresholds of new reviews (N approvals → APPROVED, N denials → DENIED). */
+  setThresholds(approve: number, deny: number): void;
   /** Ends all open watch streams with an error (default UNAVAILABLE); returns how many. */
   dropStreams(code?: status): number;
   /** Closes every TCP connection to Auth and the Proxy. */
@@ -152,6 +161,13 @@ export async function startFakeTeleport(opts: FakeTeleportOptions = {}): Promise
       return r ? structuredClone(r) : undefined;
     },
     putRule: (rule) => backend.putRule(rule),
+    putUser: (user) => void auth.reviews.users.set(user.name, structuredClone(user)),
+    putRole: (role) => void auth.reviews.roles.set(role.name, structuredClone(role)),
+    reviews: auth.reviews,
+    setThresholds: (approve, deny) => {
+      backend.approveThreshold = approve;
+      backend.denyThreshold = deny;
+    },
     deleteRule: (name) => backend.deleteRule(name),
     pluginData: (id, plugin = 'mattermost') => {
       const data = backend.pluginData.get(id)?.entries.get(plugin);

@@ -75,7 +75,8 @@ app.kubernetes.io/component: operator
 {{- if .Values.operator.serviceAccount.create -}}
 {{- default (include "tpm.operator.fullname" .) .Values.operator.serviceAccount.name -}}
 {{- else -}}
-{{- required "operator.serviceAccount.name is required when operator.serviceAccount.create is false: name an existing ServiceAccount" .Values.operator.serviceAccount.name -}}
+{{- /* values.schema.json requires the name when create is false */ -}}
+{{- .Values.operator.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
 
@@ -116,6 +117,17 @@ Input: a severity string.
 {{- end -}}
 
 {{/*
+Values the chart accepts for compatibility but cannot honour, one warning per line (shown by NOTES and put on
+the MattermostAccessPlugin's teleport-plugins.dev/chart-warnings annotation, which its status repeats).
+*/}}
+{{- define "tpm.droppedValues" -}}
+{{- $output := toString .Values.log.output -}}
+{{- if not (has (lower $output) (list "" "stdout" "stderr")) -}}
+log.output={{ $output }} is ignored: in Kubernetes the watcher logs to its container's stderr (read it with kubectl logs); set log.output to stderr
+{{ end -}}
+{{- end -}}
+
+{{/*
 Restricted pod security context (Pod Security Standard "restricted"), merged under the user's values.
 Input: a dict of user overrides.
 */}}
@@ -130,21 +142,12 @@ Input: a dict of user overrides.
 {{- end -}}
 
 {{/*
-Fails early, with advice, on values the chart cannot honour.
+Fails early, with advice, on values the chart cannot honour and the schema cannot express.
 */}}
 {{- define "tpm.validate" -}}
 {{- if and .Values.tbot .Values.tbot.enabled -}}
 {{- fail "tbot.enabled=true is not supported by this chart: run tbot separately (its own chart) and set teleport.identitySecretName to the Secret it writes" -}}
 {{- end -}}
-{{- if .Values.mattermost.url -}}
-{{- if not .Values.teleport.address -}}
-{{- fail "teleport.address is required when mattermost.url is set: the Teleport Proxy (host:443) or Auth (host:3025) address" -}}
-{{- end -}}
-{{- if not .Values.teleport.identitySecretName -}}
-{{- fail "teleport.identitySecretName is required when mattermost.url is set: the Secret holding the plugin's Teleport identity (from tbot or `tctl auth sign --format=file`)" -}}
-{{- end -}}
-{{- if and (not .Values.mattermost.tokenFromSecret) (not .Values.mattermost.token) -}}
-{{- fail "mattermost.token or mattermost.tokenFromSecret is required when mattermost.url is set: the bot's access token, or the name of an existing Secret holding it" -}}
-{{- end -}}
-{{- end -}}
+{{- /* The rules the schema can express (required keys when mattermost.url is set, the operator's
+ServiceAccount, Teleport's upstream image) are in values.schema.json, so helm lint --strict applies them too. */ -}}
 {{- end -}}

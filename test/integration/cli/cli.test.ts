@@ -36,6 +36,23 @@ describe('teleport-mattermost (built artifact)', () => {
     }
   });
 
+  it('operator: exits 2 saying how to provide a kubeconfig when there is none', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-home-'));
+    const noFile = run(['operator', '--metrics-addr', '127.0.0.1:0'], { KUBECONFIG: '/nonexistent' });
+    expect(noFile.stderr).toContain(
+      'no kubeconfig: KUBECONFIG=/nonexistent names no existing file; set KUBECONFIG to a kubeconfig file or run in-cluster',
+    );
+    expect(noFile.stderr).not.toContain('ENOENT');
+    expect(noFile.code).toBe(2);
+    const none = run(['operator', '--metrics-addr', '127.0.0.1:0'], {
+      KUBECONFIG: '',
+      HOME: home,
+      KUBERNETES_SERVICE_HOST: '',
+    });
+    expect(none.stderr).toContain('no kubeconfig: set KUBECONFIG or run in-cluster');
+    expect(none.code).toBe(2);
+  });
+
   it('exits 2 on usage errors', () => {
     expect(run(['frobnicate']).code).toBe(2);
     const r = run(['start', '--colour']);
@@ -56,7 +73,9 @@ describe('teleport-mattermost (built artifact)', () => {
     const s = run(['start', '-c', file]);
     expect(s.stderr).not.toMatch(/configuration .* (is invalid|has \d+ problems)/);
     expect(s.stderr).toMatch(/Starting Teleport Access Mattermost Plugin/);
-    expect(s.code).toBe(1);
+    // An unusable identity at start is a configuration error (issue 15).
+    expect(s.stderr).toMatch(/identity file does not exist/);
+    expect(s.code).toBe(2);
   });
 
   it('exits 2 with every problem listed for a bad config', () => {
@@ -79,7 +98,7 @@ describe('teleport-mattermost (built artifact)', () => {
   it('prints the deprecation warning for the guide file and never the token', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-'));
     const file = path.join(dir, 'guide.toml');
-    const guide = fs.readFileSync(path.resolve(root, '../shared/examples/teleport-mattermost.toml'), 'utf8');
+    const guide = fs.readFileSync(path.join(root, 'test/fixtures/guide/teleport-mattermost.toml'), 'utf8');
     fs.writeFileSync(
       file,
       guide
@@ -91,6 +110,32 @@ describe('teleport-mattermost (built artifact)', () => {
     expect(r.stderr).toContain('teleport.auth_server is deprecated');
     expect(r.stderr).toContain('DEBUG logging enabled');
     expect(r.stderr).not.toContain('api-token');
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
+  });
+
+  it('exits 2 naming log.output when it cannot be written, instead of logging nowhere (issue 15)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-'));
+    const file = path.join(dir, 'x.toml');
+    const base = run(['configure']).stdout.replace(':8081', '127.0.0.1:0');
+    // A directory, and a parent that cannot be created (a file is in the way).
+    for (const output of [dir, path.join(file, 'sub', 'plugin.log')]) {
+      fs.writeFileSync(file, `${base}\n`.replace(/^output = .*$/m, `output = "${output}"`));
+      const r = run(['start', '-c', file]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/log\.output: /);
+    }
+  });
+
+  it('exits 2 naming the key and file for a token that cannot be a header, never showing it (issue 15)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-'));
+    const tokenFile = path.join(dir, 'token');
+    fs.writeFileSync(tokenFile, 'firstlinesecret\nsecondlinesecret\n');
+    const file = path.join(dir, 'x.toml');
+    const base = run(['configure']).stdout.replace(':8081', '127.0.0.1:0');
+    fs.writeFileSync(file, base.replace(/^token = .*$/m, `token = "${tokenFile}"`));
+    const r = run(['start', '-c', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`mattermost.token (read from the file ${tokenFile}): contains a line break`);
+    expect(r.stderr).not.toMatch(/firstlinesecret|secondlinesecret/);
   });
 });

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import { MattermostError, type MattermostApi } from '../../../operator/mattermost/api.js';
 import { createMattermostClient, type MattermostClientOptions } from '../../../operator/mattermost/client.js';
+import { refusalOf } from '../../../operator/mattermost/refusal.js';
 import type { MattermostConfig } from '../../../operator/config/types.js';
 import { createLogger, silentLogger } from '../../../operator/observability/logger.js';
 import { startFakeMattermost, type FakeMattermost } from '../../mattermost-server/index.js';
@@ -95,13 +96,15 @@ describe('getMe and authentication errors', () => {
     expect(err.message).toMatch(/bot account is disabled/);
   });
 
-  it('maps 403 (bot not a member of the channel) to Unauthorized with what to do', async () => {
+  it('maps 403 (bot not a member of the channel) to Forbidden, a refusal that says what to do', async () => {
     const other = mm.addChannel({ team: 'myteam', name: 'other' });
     const err = await failure(client().createPost({ channelId: other.id, message: 'hi' }));
-    expect(err.kind).toBe('Unauthorized');
+    expect(err.kind).toBe('Forbidden');
     expect(err.status).toBe(403);
+    expect(err.temporary).toBe(false);
+    expect(err.appErrorId).toBe('api.context.permissions.app_error');
     expect(err.message).toMatch(/api\.context\.permissions\.app_error/);
-    expect(err.message).toMatch(/\/invite @<bot>/);
+    expect(refusalOf(err, 'post')?.fix).toMatch(/\/invite @<bot>.*post:all/);
   });
 
   it('never logs the token', async () => {
@@ -200,9 +203,12 @@ describe('network, TLS and server errors', () => {
     const port = (web.address() as { port: number }).port;
     try {
       const err = await failure(client({ url: `http://127.0.0.1:${port}` }).getMe());
-      expect(err.kind).toBe('BadRequest');
+      // It may be an SSO proxy's login page while the proxy recovers: temporary, never a refusal.
+      expect(err.kind).toBe('Unexpected');
+      expect(err.temporary).toBe(true);
+      expect(err.notProcessed).toBe(false);
       expect(err.message).toMatch(
-        /not the JSON of the Mattermost API: is \[mattermost\] url the server's base URL/,
+        /not the JSON of the Mattermost API .*is \[mattermost\] url the server's base URL/,
       );
     } finally {
       web.close();
@@ -296,11 +302,11 @@ describe('resolveRecipient', () => {
     expect((await failure(client().resolveRecipient('noteam/town-square'))).kind).toBe('NotFound');
   });
 
-  it('reports a public channel of a team the bot is not in as Unauthorized (403)', async () => {
+  it('reports a public channel of a team the bot is not in as Forbidden (403)', async () => {
     mm.addTeam({ name: 'elsewhere' });
     mm.addChannel({ team: 'elsewhere', name: 'general' });
     const err = await failure(client().resolveRecipient('elsewhere/general'));
-    expect(err.kind).toBe('Unauthorized');
+    expect(err.kind).toBe('Forbidden');
     expect(err.status).toBe(403);
   });
 
@@ -389,6 +395,8 @@ describe('posts', () => {
     const root = await c.createPost({ channelId: townSquare, message: 'pending', props: { a: 1 } });
     const edited = await c.updatePost(root.id, 'approved');
     expect(edited).toMatchObject({ id: root.id, message: 'approved', props: { a: 1, from_bot: 'true' } });
+    // Sent props replace the whole map on the server (the fake does as the real one): the client sends the
+    // bot's from_bot mark back with them.
     await c.updatePost(root.id, 'approved', { b: 2 });
     const [stored] = mm.rootPosts(townSquare);
     expect(stored!.props).toEqual({ b: 2, from_bot: 'true' });
@@ -398,9 +406,10 @@ describe('posts', () => {
     expect(req?.path).toBe(`/api/v4/posts/${root.id}/patch`);
   });
 
-  it('maps the update of an unknown post (which Mattermost answers with 403) to Unauthorized', async () => {
+  it('maps the update of an unknown post (which Mattermost answers with 403) to Forbidden', async () => {
     const err = await failure(client().updatePost('a'.repeat(26), 'x'));
-    expect(err.kind).toBe('Unauthorized');
+    expect(refusalOf(err, 'edit')?.reason).toBe('cannot_edit');
+    expect(err.kind).toBe('Forbidden');
     expect(err.status).toBe(403);
   });
 
@@ -429,5 +438,101 @@ describe('posts', () => {
     await c.createPost({ channelId: dm.channelId, message: 'dm' });
     expect((await c.listPostsSince(dm.channelId, 0)).map((p) => p.message)).toEqual(['dm']);
     expect((await failure(c.listPostsSince('b'.repeat(26), 0))).kind).toBe('NotFound');
+  });
+});
+
+describe('answers that are not the API JSON, and refusals, per call (issues 11 and 15)', () => {
+  it.each(['html', 'text', 'truncated', 'empty', 'oversize'] as const)(
+    'a 200 with a %s body is Unexpected: temporary, ambiguous, never a refusal',
+    async (kind) => {
+      mm.garble({ kind, method: 'POST', path: '/api/v4/posts', count: 1 });
+      const err = await failure(client().createPost({ channelId: townSquare, message: 'hi' }));
+      expect(err.kind).toBe('Unexpected');
+      expect(err.temporary).toBe(true);
+      expect(err.notProcessed).toBe(false);
+      expect(refusalOf(err, 'post')).toBeUndefined();
+    },
+  );
+
+  it('stops reading an oversize answer at the cap instead of buffering it', async () => {
+    mm.garble({ kind: 'oversize', bytes: 64 * 1024 * 1024, path: '/api/v4/users/me', count: 1 });
+    const before = process.memoryUsage().rss;
+    const started = Date.now();
+    const err = await failure(client({}, { maxBodyBytes: 256 * 1024 }).getMe());
+    expect(err.kind).toBe('Unexpected');
+    expect(err.message).toMatch(/a body over 262144 bytes/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(process.memoryUsage().rss - before).toBeLessThan(48 * 1024 * 1024);
+  });
+
+  it('a redirect (an SSO proxy sending the bot to its login page) is Unexpected, not followed', async () => {
+    const http = await import('node:http');
+    const proxy = http.createServer((_req, res) =>
+      res.writeHead(302, { Location: 'https://sso.example.com/login?next=x' }).end(),
+    );
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const port = (proxy.address() as { port: number }).port;
+    try {
+      const err = await failure(client({ url: `http://127.0.0.1:${port}` }).getMe());
+      expect(err.kind).toBe('Unexpected');
+      expect(err.message).toContain('a redirect to https://sso.example.com/login');
+      expect(err.message).not.toContain('next=x');
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('hidden emails: the lookup is Forbidden, classified emails_hidden with the fix', async () => {
+    mm.setShowEmailAddress(false);
+    const err = await failure(client().resolveRecipient('alice@example.com'));
+    expect(err.kind).toBe('Forbidden');
+    expect(err.appErrorId).toBe('api.user.get_user_by_email.permissions.app_error');
+    expect(refusalOf(err, 'lookup')).toEqual({
+      reason: 'emails_hidden',
+      fix: expect.stringMatching(/cannot read emails.*give it permission.*use channel recipients/),
+    });
+    const unknown = await failure(client().resolveRecipient('nobody@example.com'));
+    expect(refusalOf(unknown, 'lookup')?.reason).toBe('emails_hidden');
+    mm.setShowEmailAddress(true);
+    const missing = await failure(client().resolveRecipient('nobody@example.com'));
+    expect(refusalOf(missing, 'lookup')?.reason).toBe('no_such_user');
+  });
+
+  it('a deleted root post: reply 400 post_deleted, patch 403 cannot_edit; archived channel', async () => {
+    const c = client();
+    const root = await c.createPost({ channelId: townSquare, message: 'root' });
+    mm.deletePost(root.id);
+    const reply = await failure(c.createPost({ channelId: townSquare, message: 'r', rootId: root.id }));
+    expect(refusalOf(reply, 'reply')?.reason).toBe('post_deleted');
+    expect(refusalOf(await failure(c.updatePost(root.id, 'x')), 'edit')?.reason).toBe('cannot_edit');
+    const other = await c.createPost({ channelId: townSquare, message: 'other' });
+    mm.archiveChannel(townSquare);
+    const post = await failure(c.createPost({ channelId: townSquare, message: 'x' }));
+    expect(refusalOf(post, 'post')?.reason).toBe('channel_archived');
+    expect(refusalOf(await failure(c.updatePost(other.id, 'y')), 'edit')?.reason).toBe('channel_archived');
+  });
+
+  it('an edit after PostEditTimeLimit is edit_time_limit; the patch never sends props', async () => {
+    const c = client();
+    const root = await c.createPost({ channelId: townSquare, message: 'root', props: { mine: 1 } });
+    await c.updatePost(root.id, 'edited');
+    expect(mm.rootPosts(townSquare)[0]!.props).toEqual({ mine: 1, from_bot: 'true' });
+    mm.setPostEditTimeLimit(0);
+    await new Promise((r) => setTimeout(r, 5));
+    const err = await failure(c.updatePost(root.id, 'late'));
+    expect(refusalOf(err, 'edit')?.reason).toBe('edit_time_limit');
+  });
+
+  it('never shows the user name or password of the URL', async () => {
+    const { logger, lines } = capturingLogger();
+    const url = mm.url.replace('http://', 'http://admin:S3cretPassw0rd@');
+    const c = createMattermostClient(config({ url }), logger);
+    expect((await c.getMe()).id).toBe(botId);
+    await mm.stop();
+    const err = await failure(c.getMe());
+    expect(err.message).not.toContain('S3cretPassw0rd');
+    expect(lines.join('\n')).not.toContain('S3cretPassw0rd');
+    expect(lines.join('\n')).toContain('***@');
+    mm = await startFakeMattermost();
   });
 });

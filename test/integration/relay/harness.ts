@@ -25,6 +25,8 @@ export const TEST_TUNING: Partial<RelayTuning> = {
   retry: { baseDelayMs: 20, maxDelayMs: 250, budgetMs: 1_000 },
   requeue: { baseDelayMs: 50, maxDelayMs: 500 },
   probeIntervalMs: 100,
+  // No grace: outage tests watch /readyz turn at once (the grace itself is tested in unit/relay/hostile).
+  readyGraceMs: 0,
 };
 
 export interface Stack {

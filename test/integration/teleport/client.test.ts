@@ -6,7 +6,7 @@ import { status } from '@grpc/grpc-js';
 import type { TeleportConfig } from '../../../operator/config/types.js';
 import { isTeleportError } from '../../../operator/teleport/api.js';
 import type { WatchEvent, WatchKindName } from '../../../operator/teleport/api.js';
-import { connectTeleport } from '../../../operator/teleport/client.js';
+import { connectTeleport, TELEPORT_MAX_MESSAGE_BYTES } from '../../../operator/teleport/client.js';
 import type { ConnectOptions, TeleportClient } from '../../../operator/teleport/client.js';
 import { IdentityError } from '../../../operator/teleport/identity.js';
 import { silentLogger } from '../../../operator/observability/logger.js';
@@ -252,6 +252,17 @@ describe('API calls', () => {
     await expect(c.getPluginData('x', 'mattermost')).rejects.toMatchObject({ kind: 'Unavailable' });
   });
 
+  it('refuses an answer over the size cap as LimitExceeded (retried), without reading it all (issue 15)', async () => {
+    const c = await connect(tp.authAddr, { path: 'direct' });
+    const big = tp.createRequest({ requestReason: 'x'.repeat(TELEPORT_MAX_MESSAGE_BYTES + 1024) });
+    try {
+      const err = await c.listAccessRequests({ id: big.id }).catch((e: unknown) => e);
+      expect(isTeleportError(err, 'LimitExceeded')).toBe(true);
+    } finally {
+      tp.deleteRequest(big.id);
+    }
+  });
+
   it('lists access monitoring rules for the plugin across pages', async () => {
     for (let i = 0; i < 3; i++) {
       tp.putRule({
@@ -374,6 +385,46 @@ describe('watch', () => {
     await w.waitFor((e) => e.length === 1, 'INIT after the role was fixed');
     await w.stop();
   });
+
+  it.each([
+    ['11.3.2', /Access Monitoring Rules routing is unavailable on this Teleport version/],
+    ['14.3.0', /This Teleport version has no Access Monitoring Rules/],
+  ])(
+    'on Teleport %s watches access requests alone, with one line saying why (issue 15)',
+    async (version, line) => {
+      tp.setPing({ serverVersion: version });
+      const warnings: string[] = [];
+      const { default: winston } = await import('winston');
+      const { Writable } = await import('node:stream');
+      const capture = winston.createLogger({
+        level: 'debug',
+        transports: [
+          new winston.transports.Stream({
+            stream: new Writable({
+              objectMode: true,
+              write(info: { level: string; message: string }, _e, done) {
+                if (info.level === 'warn' || info.level === 'error') warnings.push(info.message);
+                done();
+              },
+            }),
+          }),
+        ],
+      });
+      try {
+        const c = await connectTeleport(config(tp.authAddr), capture, { ...FAST, path: 'direct' });
+        clients.push(c);
+        const w = new Collector(c, ['access_request', 'access_monitoring_rule']);
+        await w.waitFor((e) => e.some((x) => x.type === 'INIT'), 'INIT');
+        const req = tp.createRequest();
+        await w.waitFor((e) => putIds(e).includes(`${req.id}:PENDING`), 'the PUT');
+        await w.stop();
+        expect(warnings.filter((m) => line.test(m))).toHaveLength(1);
+        expect(warnings.filter((m) => /check the plugin role|give the plugin's role/.test(m))).toEqual([]);
+      } finally {
+        tp.setPing({ serverVersion: '17.4.2' });
+      }
+    },
+  );
 
   it('restarts a watch whose INIT does not come in time', async () => {
     const c = await connect(tp.authAddr, { path: 'direct', initTimeoutMs: 100 });

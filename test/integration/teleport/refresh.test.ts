@@ -92,4 +92,35 @@ describe('IdentityRefresher', () => {
     expect(seen).toHaveLength(1);
     r.stop();
   });
+
+  it('re-reads only for the identity file itself, not for other files in its directory (issue 15)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tp-neighbour-'));
+    const path = await writeIdentityFile({ dir, ca });
+    let reads = 0;
+    const r = new IdentityRefresher({
+      path,
+      intervalMs: 3600_000,
+      debounceMs: 5,
+      logger: silentLogger(),
+      initial: parseIdentity(identityFileText({ ca }), path),
+      onChange: () => undefined,
+    });
+    const reload = r.reload.bind(r);
+    r.reload = (reason?: string) => {
+      reads++;
+      return reload(reason);
+    };
+    r.start();
+    try {
+      for (let i = 0; i < 10; i++) {
+        await writeFile(join(dir, 'plugin.log'), `line ${i}\n`, { flag: 'a' });
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      expect(reads).toBe(0);
+      await writeIdentityFile({ dir, ca, ttlMs: 7200_000 });
+      await until(() => reads > 0, 'identity change picked up');
+    } finally {
+      r.stop();
+    }
+  });
 });

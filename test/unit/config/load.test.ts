@@ -7,7 +7,7 @@ import { EXAMPLE_CONFIG } from '../../../operator/config/example.js';
 import { parseDuration } from '../../../operator/config/duration.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const EXAMPLES = path.resolve(here, '../../../../shared/examples');
+const EXAMPLES = path.resolve(here, '../../fixtures/guide');
 
 const MINIMAL = `
 [teleport]

@@ -1,6 +1,8 @@
 // The reconcile logic with in-memory reads and recorded writes (the real API server is covered by
 // test/k8s/operator*.test.ts).
+import { Writable } from 'node:stream';
 import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import winston from 'winston';
 import { CONFIG_HASH_ANNOTATION } from '../../../operator/controller/defaults.js';
 import { Reconciler, type ClusterWriter } from '../../../operator/controller/reconciler.js';
 import type {
@@ -54,7 +56,7 @@ class World implements ClusterWriter {
   }
 }
 
-function setup(now = new Date()) {
+function setup(now = new Date(), logger = silentLogger()) {
   const world = new World();
   world.plugins.set(`${NS}/mm`, {
     apiVersion: 'teleport-plugins.dev/v1',
@@ -81,7 +83,7 @@ function setup(now = new Date()) {
     writer: world,
     defaultImage: 'img:1',
     version: '1.0.0',
-    logger: silentLogger(),
+    logger,
     now: () => now,
   });
   return { world, reconciler, cr: () => world.plugins.get(`${NS}/mm`)! };
@@ -183,6 +185,27 @@ describe('Reconciler', () => {
     expect(world.events.some((e) => e.type === 'Warning' && e.reason === reason)).toBe(true);
   });
 
+  it('treats a Secret key named like an Object member as missing, not as a crash (issue 15)', async () => {
+    const { reconciler, cr } = setup();
+    cr().spec.teleport.identitySecretRef = {
+      name: 'teleport-plugin-mattermost-identity',
+      key: 'constructor',
+    };
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(cond(cr(), 'IdentityValid')).toMatchObject({ status: 'False', reason: 'IdentityKeyNotFound' });
+    expect(cond(cr(), 'IdentityValid')!.message).toContain("has no key 'constructor'");
+  });
+
+  it('never puts a URL password into an Event (issue 15)', async () => {
+    const { world, reconciler, cr } = setup();
+    cr().spec.mattermost.url = 'https://bot:S3cret@mm.example.com/my team';
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(world.events.length).toBeGreaterThan(0);
+    expect(JSON.stringify(world.events)).not.toContain('S3cret');
+    expect(JSON.stringify(world.events)).toContain('***@mm.example.com');
+    expect(JSON.stringify(cr().status)).not.toContain('S3cret');
+  });
+
   it('reports an expired identity with its expiry', async () => {
     const { world, reconciler, cr } = setup();
     world.secret('teleport-plugin-mattermost-identity', {
@@ -191,6 +214,50 @@ describe('Reconciler', () => {
     await reconciler.reconcile(`${NS}/mm`);
     expect(cond(cr(), 'IdentityValid')).toMatchObject({ status: 'False', reason: 'IdentityExpired' });
     expect(Date.parse(cr().status!.identityExpiresAt!)).toBeLessThan(Date.now());
+  });
+
+  it('says what to edit in CR field names, warns once per message in Events and in the log', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      objectMode: true,
+      write(info: Record<string, unknown>, _enc, done) {
+        lines.push(info);
+        done();
+      },
+    });
+    const logger = winston.createLogger({
+      level: 'debug',
+      transports: [new winston.transports.Stream({ stream: sink })],
+    });
+    const { world, reconciler, cr } = setup(new Date(), logger);
+    world.secret('teleport-plugin-mattermost-identity', {
+      identity: identityFileText({ ca, ttlMs: 1000, notBefore: new Date(Date.now() - 3600_000) }),
+    });
+    await reconciler.reconcile(`${NS}/mm`);
+    const message = cond(cr(), 'IdentityValid')!.message;
+    expect(message).toContain('set spec.teleport.refreshIdentity: true');
+    expect(message).not.toContain('refresh_identity');
+    expect(cond(cr(), 'Ready')!.message).toBe(message);
+    const warnings = world.events.filter((e) => e.type === 'Warning');
+    expect(warnings.map((e) => [e.reason, e.message])).toEqual([['IdentityExpired', message]]);
+    expect(lines.filter((l) => l.level === 'warn').map((l) => [l.message, l.reason])).toEqual([
+      [message, 'IdentityExpired'],
+    ]);
+  });
+
+  it('warns in ConfigValid about empty recipients and the values the chart dropped', async () => {
+    const { reconciler, cr } = setup();
+    cr().spec.mattermost.recipients = [];
+    cr().metadata.annotations = {
+      'teleport-plugins.dev/chart-warnings': 'log.output=/var/lib/teleport/mattermost.log is ignored\n',
+    };
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(cond(cr(), 'ConfigValid')).toMatchObject({ status: 'True', reason: 'ConfigRendered' });
+    expect(cond(cr(), 'ConfigValid')!.message).toBe(
+      `Configuration rendered into ConfigMap ${NS}/mm; ` +
+        'warning: spec.mattermost.recipients and roleToRecipients are empty, so requests reach only their suggested reviewers; add "team/channel" names or emails; ' +
+        'warning (Helm values): log.output=/var/lib/teleport/mattermost.log is ignored',
+    );
   });
 
   it('leaves the Deployment unchanged for an invalid spec', async () => {

@@ -1,6 +1,12 @@
 import { parseConfigText } from '../../../operator/config/load.js';
 import { CONFIG_PATH, IDENTITY_DIR, TOKEN_DIR } from '../../../operator/controller/defaults.js';
-import { hashParts, renderConfig, SpecError, validateSpec } from '../../../operator/controller/render.js';
+import {
+  hashParts,
+  inSpecFieldNames,
+  renderConfig,
+  SpecError,
+  validateSpec,
+} from '../../../operator/controller/render.js';
 import type { MattermostAccessPluginSpec } from '../../../operator/controller/types.js';
 
 function spec(overrides: Partial<MattermostAccessPluginSpec['mattermost']> = {}): MattermostAccessPluginSpec {
@@ -101,7 +107,24 @@ describe('renderConfig', () => {
   it('reports what the watcher would reject (e.g. a bad address stored under an older schema)', () => {
     const s = spec();
     s.teleport.address = 'no-port';
-    expect(() => renderConfig(s)).toThrow(/the rendered configuration is invalid: teleport.addr/);
+    expect(() => renderConfig(s)).toThrow(
+      /the rendered configuration is invalid: spec\.teleport\.address: must be host:port/,
+    );
+  });
+
+  it('names CR fields, not the rendered TOML keys, in watcher messages', () => {
+    expect(inSpecFieldNames('run tbot to renew them and set refresh_identity = true')).toBe(
+      'run tbot to renew them and set spec.teleport.refreshIdentity: true',
+    );
+    expect(inSpecFieldNames("teleport.refresh_identity_interval: must be a duration, got 'x'")).toBe(
+      "spec.teleport.refreshIdentityInterval: must be a duration, got 'x'",
+    );
+    expect(inSpecFieldNames('mattermost.recipients is set, so [role_to_recipients] is ignored')).toBe(
+      'spec.mattermost.recipients is set, so spec.mattermost.roleToRecipients is ignored',
+    );
+    expect(inSpecFieldNames('spec.teleport.identitySecretRef and spec.mattermost.url stay')).toBe(
+      'spec.teleport.identitySecretRef and spec.mattermost.url stay',
+    );
   });
 
   it('validateSpec names missing fields', () => {

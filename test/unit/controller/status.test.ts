@@ -126,3 +126,18 @@ describe('isSubset / needsApply', () => {
     ).toBe(true);
   });
 });
+
+describe('URL credentials (issue 15)', () => {
+  it('never puts a URL password into a condition message', () => {
+    const status = computeStatus(
+      undefined,
+      {
+        ...observed(),
+        config: { ok: false, reason: 'ConfigInvalid', message: 'bad url http://admin:S3cret@mm.example' },
+      },
+      new Date(0),
+    );
+    expect(JSON.stringify(status)).not.toContain('S3cret');
+    expect(JSON.stringify(status)).toContain('http://***@mm.example');
+  });
+});

@@ -26,7 +26,7 @@ describe('errorFromResponse', () => {
   it.each([
     [400, 'BadRequest', false],
     [401, 'Unauthorized', false],
-    [403, 'Unauthorized', false],
+    [403, 'Forbidden', false],
     [404, 'NotFound', false],
     [405, 'BadRequest', false],
     [413, 'BadRequest', false],

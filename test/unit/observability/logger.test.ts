@@ -85,3 +85,27 @@ describe('formats', () => {
     expect(out).not.toContain('hidden');
   });
 });
+
+describe('hostile text (issue 15)', () => {
+  it('escapes every control and bidi character in text logs, in fields and the message', async () => {
+    const forged = '\u001b[1A\u001b[2K2026-01-01T00:00:00Z ERROR FORGED-LINE\u0007\b\u0085\u202e\u2066x';
+    const out = await logTo('text', (l) => l.info(`Posted ${forged}`, { suggested_reviewer: forged }));
+    expect(out.trim().split('\n')).toHaveLength(1);
+    // Nothing a terminal would act on, nothing that reorders text.
+    // eslint-disable-next-line no-control-regex -- asserting no control characters is the point
+    expect(out.trimEnd()).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    expect(out).toContain('\\u001b[1A');
+    expect(out).toContain('\\u0085');
+    expect(out).toContain('\\u202e');
+  });
+
+  it.each(['text', 'json'] as const)('masks the password in a URL in %s logs', async (format) => {
+    const out = await logTo(format, (l) => {
+      l.warn('Mattermost API health check failed', { url: 'http://admin:S3cretPassw0rd@mm.example:8065' });
+      l.warn('failed at https://bot:An0ther@mm.example/api/v4/posts');
+    });
+    expect(out).not.toContain('S3cretPassw0rd');
+    expect(out).not.toContain('An0ther');
+    expect(out).toContain('http://***@mm.example:8065');
+  });
+});

@@ -44,11 +44,17 @@ export class MemoryTeleport implements TeleportApi {
     return this.ping_;
   }
 
+  /** While true, a dropped watch does not come back (Teleport unreachable). */
+  watchBlocked = false;
+
   watch(_kinds: WatchKindName[], signal: AbortSignal): AsyncIterable<WatchEvent> {
     const subscribers = this.subscribers;
+    const blocked = () => this.watchBlocked;
     return {
       [Symbol.asyncIterator]: async function* () {
         while (!signal.aborted) {
+          while (blocked() && !signal.aborted) await new Promise((r) => setTimeout(r, 5));
+          if (signal.aborted) return;
           const buffer: (WatchEvent | 'drop')[] = [{ type: 'INIT' }];
           let wake: (() => void) | undefined;
           const push = (e: WatchEvent | 'drop') => {
@@ -66,7 +72,10 @@ export class MemoryTeleport implements TeleportApi {
               }
               if (signal.aborted) return;
               const e = buffer.shift() as WatchEvent | 'drop';
-              if (e === 'drop') break;
+              if (e === 'drop') {
+                yield { type: 'DOWN', reason: 'stream closed by the server' };
+                break;
+              }
               yield structuredClone(e);
             }
           } finally {
@@ -338,6 +347,7 @@ export const FAST_TUNING = {
   retry: { baseDelayMs: 2, maxDelayMs: 20, budgetMs: 100 },
   requeue: { baseDelayMs: 5, maxDelayMs: 50 },
   probeIntervalMs: 20,
+  readyGraceMs: 0,
   startupBudgetMs: 50,
 };
 

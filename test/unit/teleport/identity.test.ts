@@ -275,3 +275,38 @@ describe('loadCredentials', () => {
     ).toThrow(/\/c\.crt: the private key does not belong/);
   });
 });
+
+describe('hostile identity files (issue 15)', () => {
+  const cfgFor = (identity: string): TeleportConfig => ({
+    addr: 'localhost:3025',
+    identity,
+    refreshIdentity: false,
+    refreshIdentityIntervalMs: 60_000,
+  });
+
+  it('refuses a valid identity followed by megabytes of junk, without reading it all', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'id-big-'));
+    const file = join(dir, 'identity');
+    await writeFile(file, identityFileText({ ca }) + 'x'.repeat(5 * 1024 * 1024));
+    await expect(loadCredentials(cfgFor(file))).rejects.toThrow(/identity file is larger than 1024 KB/);
+  });
+
+  it.each([
+    ['/dev/zero', /not a regular file \(a device\)/],
+    ['/tmp', /not a regular file \(a directory\)/],
+  ])('refuses %s as an identity file', async (file, message) => {
+    const err = await loadCredentials(cfgFor(file)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IdentityError);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('refuses a FIFO at once instead of blocking for ever', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dir = await mkdtemp(join(tmpdir(), 'id-fifo-'));
+    const file = join(dir, 'identity');
+    execFileSync('mkfifo', [file]);
+    const started = Date.now();
+    await expect(loadCredentials(cfgFor(file))).rejects.toThrow(/not a regular file \(a named pipe\)/);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});

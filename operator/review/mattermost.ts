@@ -1,0 +1,48 @@
+// The two Mattermost reads native reviews need, with the bot token: the server's trigger_id signing key
+// (public, cached until a verification fails) and a user's email (for the opt-in email fallback; empty
+// when privacy settings hide it from the bot).
+import type { KeyObject } from 'node:crypto';
+import { normalizeBaseUrl } from '../mattermost/client.js';
+import { publicKeyFromMattermost } from './trigger.js';
+
+export interface ReviewMattermost {
+  /** The current AsymmetricSigningPublicKey; `refresh` fetches it again (e.g. after a verify failure). */
+  signingKey(refresh?: boolean): Promise<KeyObject>;
+  emailOf(userId: string): Promise<string>;
+}
+
+export function reviewMattermost(url: string, token: string, timeoutMs = 5000): ReviewMattermost {
+  const base = normalizeBaseUrl(url);
+  let key: { at: number; value: Promise<KeyObject> } | undefined;
+  async function get(path: string): Promise<Record<string, unknown>> {
+    const res = await fetch(`${base}/api/v4${path}`, {
+      headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!res.ok) throw new Error(`Mattermost GET ${path.split('?')[0]} answered HTTP ${res.status}`);
+    return (await res.json()) as Record<string, unknown>;
+  }
+  return {
+    signingKey(refresh = false) {
+      // A refresh at most every 10 s: a flood of forged trigger ids must not become a flood of GETs.
+      if (key && (!refresh || Date.now() - key.at < 10_000)) return key.value;
+      const value = get('/config/client?format=old').then((cfg) => {
+        const spki = cfg.AsymmetricSigningPublicKey;
+        if (typeof spki !== 'string' || !spki) {
+          throw new Error('Mattermost did not publish AsymmetricSigningPublicKey in its client config');
+        }
+        return publicKeyFromMattermost(spki);
+      });
+      const entry = { at: Date.now(), value };
+      key = entry;
+      value.catch(() => {
+        if (key === entry) key = undefined;
+      });
+      return value;
+    },
+    async emailOf(userId) {
+      const user = await get(`/users/${encodeURIComponent(userId)}`);
+      return typeof user.email === 'string' ? user.email : '';
+    },
+  };
+}
