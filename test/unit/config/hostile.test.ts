@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../../operator/config/load.js';
 import { rawRecipientsFor } from '../../../operator/relay/recipients.js';
+import { problemsOf } from './problems.js';
 
 const BASE = `
 [teleport]
@@ -12,16 +13,6 @@ identity = "/var/lib/teleport/identity"
 [mattermost]
 url = "https://mm.example.com"
 `;
-
-function problemsOf(text: string): string[] {
-  try {
-    parseConfigText(text, 'test.toml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('role names that are Object members (item 2)', () => {
   const roles = [

@@ -2,9 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfigFile, parseConfigText } from '../../../operator/config/load.js';
+import type { ConfigError } from '../../../operator/config/load.js';
+import { loadConfigFile, parseConfigText } from '../../../operator/config/load.js';
 import { EXAMPLE_CONFIG } from '../../../operator/config/example.js';
 import { parseDuration } from '../../../operator/config/duration.js';
+import { problemsOf } from './problems.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const EXAMPLES = path.resolve(here, '../../fixtures/guide');
@@ -16,16 +18,6 @@ identity = "/var/lib/teleport/identity"
 url = "https://mm.example.com"
 token = "tok-123456"
 `;
-
-function problemsOf(text: string): string[] {
-  try {
-    parseConfigText(text, 'test.toml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('the guide files and our own example', () => {
   it('parses the upstream guide TOML unchanged, with the auth_server deprecation warning', () => {

@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, parseConfigText } from '../../../operator/config/load.js';
+import { parseConfigText } from '../../../operator/config/load.js';
+import { problemsOf } from './problems.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'review-config-'));
 const keyFile = path.join(dir, 'key');
@@ -21,16 +22,6 @@ recipients = ["team/ops"]
 
 const withReview = (body: string): string => `${BASE}\n[review]\n${body}`;
 const ON = `enabled = true\ncallback_url = "http://plugin-review.teleport.svc:8082/action"\nsigning_key_file = "${keyFile}"\n`;
-
-function problemsOf(text: string): string[] {
-  try {
-    parseConfigText(text, 'test.toml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 test('off by default, with defaults', () => {
   const { config, warnings } = parseConfigText(BASE, 't.toml');
