@@ -4,13 +4,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { disabledReview } from '../../operator/config/review.js';
-import type { PluginConfig } from '../../operator/config/types.js';
 import { silentLogger } from '../../operator/observability/logger.js';
 import { runWatcher, type WatcherInternals } from '../../operator/relay/run.js';
 import { startFakeTeleport, type FakeTeleport } from '../teleport-server/index.js';
 import { TEST_TUNING, until } from '../integration/relay/harness.js';
 import { freePort } from '../integration/review/harness.js';
+import { relayTestConfig, reviewTestConfig } from '../integration/relay/test-config.js';
 import { must, rest } from './bootstrap.js';
 import { eventually } from './stack.js';
 import { realHandoff } from './world.js';
@@ -43,33 +42,15 @@ beforeAll(async () => {
   await must(200, h.url, h.adminToken, 'PUT', '/config/patch', {
     ServiceSettings: { AllowedUntrustedInternalConnections: '127.0.0.1' },
   });
-  const config: PluginConfig = {
-    source: path.join(dir, 'teleport-mattermost.toml'),
-    teleport: {
-      addr: teleport.authAddr,
-      identity,
-      refreshIdentity: false,
-      refreshIdentityIntervalMs: 60_000,
-    },
-    mattermost: {
-      url: h.url,
-      token: h.botToken,
-      tokenSource: 'inline',
-      recipients: [],
-      notifyRequester: false,
-    },
+  const config = relayTestConfig({
+    dir,
+    teleportAddr: teleport.authAddr,
+    identity,
+    mattermostUrl: h.url,
+    token: h.botToken,
     roleToRecipients: { '*': ['team-llama/channel-llama'] },
-    log: { output: 'stderr', severity: 'error', format: 'text' },
-    http: { listenAddr: '127.0.0.1:0' },
-    review: {
-      ...disabledReview(),
-      enabled: true,
-      listenAddr: `127.0.0.1:${port}`,
-      callbackUrl,
-      signingKeyFile: keyFile,
-      signingKey: Buffer.from(key),
-    },
-  };
+    review: reviewTestConfig({ port, callbackUrl, keyFile, key }),
+  });
   relay = await runWatcher(config, silentLogger(), { tuning: TEST_TUNING });
   await until(() => relay.ready() === undefined, 20_000, 'relay ready');
 }, 60_000);

@@ -10,6 +10,7 @@ import type { RelayTuning } from '../../operator/relay/reconcile.js';
 import { runWatcher, type WatcherInternals } from '../../operator/relay/run.js';
 import { startFakeTeleport, type FakeTeleport } from '../teleport-server/index.js';
 import { TEST_TUNING } from '../integration/relay/harness.js';
+import { relayTestConfig } from '../integration/relay/test-config.js';
 import { realWorld, type World, type WorldPost } from './world.js';
 
 export const CHANNEL = 'team-llama/channel-llama';
@@ -37,25 +38,15 @@ export async function startRealStack(opts: {
   const dir = await mkdtemp(path.join(tmpdir(), 'relay-real-'));
   const teleport = await startFakeTeleport();
   const identity = await teleport.writeIdentity({ dir, ttlMs: 3600_000 });
-  const config: PluginConfig = {
-    source: path.join(dir, 'teleport-mattermost.toml'),
-    teleport: {
-      addr: teleport.authAddr,
-      identity,
-      refreshIdentity: false,
-      refreshIdentityIntervalMs: 60_000,
-    },
-    mattermost: {
-      url: opts.mattermostUrl ?? world.url,
-      token: world.botToken,
-      tokenSource: 'inline',
-      recipients: [],
-      notifyRequester: opts.notifyRequester ?? false,
-    },
+  const config = relayTestConfig({
+    dir,
+    teleportAddr: teleport.authAddr,
+    identity,
+    mattermostUrl: opts.mattermostUrl ?? world.url,
+    token: world.botToken,
     roleToRecipients: opts.roleToRecipients,
-    log: { output: 'stderr', severity: 'error', format: 'text' },
-    http: { listenAddr: '127.0.0.1:0' },
-  };
+    notifyRequester: opts.notifyRequester,
+  });
   const relays: WatcherInternals[] = [];
   return {
     teleport,

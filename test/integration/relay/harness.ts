@@ -13,6 +13,7 @@ import {
   type FakeTeleport,
   type FakeTeleportOptions,
 } from '../../teleport-server/index.js';
+import { relayTestConfig } from './test-config.js';
 
 export const REVIEWER1 = 'reviewer1@example.com';
 export const REVIEWER2 = 'reviewer2@example.com';
@@ -65,25 +66,15 @@ export async function startStack(
     members: [bot.id],
   });
   const identity = await teleport.writeIdentity({ dir, ttlMs: 3600_000 });
-  const config: PluginConfig = {
-    source: path.join(dir, 'teleport-mattermost.toml'),
-    teleport: {
-      addr: teleport.authAddr,
-      identity,
-      refreshIdentity: false,
-      refreshIdentityIntervalMs: 60_000,
-    },
-    mattermost: {
-      url: mattermost.url,
-      token,
-      tokenSource: 'inline',
-      recipients: [],
-      notifyRequester: opts.notifyRequester ?? false,
-    },
+  const config = relayTestConfig({
+    dir,
+    teleportAddr: teleport.authAddr,
+    identity,
+    mattermostUrl: mattermost.url,
+    token,
     roleToRecipients: opts.roleToRecipients ?? { editor: [REVIEWER1], '*': [TEAM_CHANNEL] },
-    log: { output: 'stderr', severity: 'error', format: 'text' },
-    http: { listenAddr: '127.0.0.1:0' },
-  };
+    notifyRequester: opts.notifyRequester,
+  });
   const relays: WatcherInternals[] = [];
   return {
     teleport,

@@ -5,7 +5,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { disabledReview } from '../../../operator/config/review.js';
 import type { PluginConfig } from '../../../operator/config/types.js';
 import { silentLogger, type Logger } from '../../../operator/observability/logger.js';
 import type { ReviewOverrides } from '../../../operator/review/index.js';
@@ -14,6 +13,7 @@ import type { AccessRequest } from '../../../operator/teleport/api.js';
 import { startFakeMattermost, type FakeMattermost } from '../../mattermost-server/index.js';
 import { startFakeTeleport, type FakeTeleport } from '../../teleport-server/index.js';
 import { TEST_TUNING, until } from '../relay/harness.js';
+import { relayTestConfig, reviewTestConfig } from '../relay/test-config.js';
 
 export { until } from '../relay/harness.js';
 
@@ -114,28 +114,21 @@ export async function startReviewStack(
   const port = await freePort();
   const callbackUrl = `http://127.0.0.1:${port}${CALLBACK_PATH}`;
   mattermost.setActionSettings({ allowedUntrustedInternalConnections: '127.0.0.1' });
-  const config: PluginConfig = {
-    source: path.join(dir, 'teleport-mattermost.toml'),
-    teleport: {
-      addr: teleport.authAddr,
-      identity,
-      refreshIdentity: false,
-      refreshIdentityIntervalMs: 60_000,
-    },
-    mattermost: { url: mattermost.url, token, tokenSource: 'inline', recipients: [], notifyRequester: false },
+  const config = relayTestConfig({
+    dir,
+    teleportAddr: teleport.authAddr,
+    identity,
+    mattermostUrl: mattermost.url,
+    token,
     roleToRecipients: { '*': ['ops/access'] },
-    log: { output: 'stderr', severity: 'error', format: 'text' },
-    http: { listenAddr: '127.0.0.1:0' },
-    review: {
-      ...disabledReview(),
-      enabled: true,
-      listenAddr: `127.0.0.1:${port}`,
+    review: reviewTestConfig({
+      port,
       callbackUrl,
+      keyFile,
+      key: SIGNING_KEY,
       allowEmailUsernameMatch: opts.allowEmail ?? false,
-      signingKeyFile: keyFile,
-      signingKey: Buffer.from(SIGNING_KEY),
-    },
-  };
+    }),
+  });
   const relay = await runWatcher(config, opts.logger ?? silentLogger(), {
     tuning: TEST_TUNING,
     ...(opts.review ? { review: opts.review } : {}),
