@@ -1,60 +1,24 @@
 // The built watcher process (as the image runs it) against the real Mattermost: SIGKILL in the middle
 // of a burst, then a restart, leaves exactly one root post per request, none lost.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  requireBuiltWatcher,
+  watcherProcesses,
+  writeWatcherConfig,
+} from '../integration/relay/watcher-process.js';
 import { eventually, startRealStack, type RealStack } from './stack.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const entry = path.join(root, 'dist/operator/cli/main.js');
 let stack: RealStack | undefined;
-const children: ChildProcess[] = [];
+const processes = watcherProcesses();
 
-beforeAll(() => {
-  if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run 'make build' first (make test does)`);
-});
+beforeAll(requireBuiltWatcher);
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  processes.killAll();
   await stack?.stop();
 });
 
-function writeConfig(s: RealStack, recipients: string[]): string {
-  const c = s.config;
-  const q = (v: string) => JSON.stringify(v);
-  fs.writeFileSync(
-    c.source,
-    [
-      '[teleport]',
-      `addr = ${q(c.teleport.addr)}`,
-      `identity = ${q(c.teleport.identity as string)}`,
-      '[mattermost]',
-      `url = ${q(c.mattermost.url)}`,
-      `token = ${q(c.mattermost.token)}`,
-      '[role_to_recipients]',
-      `"*" = [${recipients.map(q).join(', ')}]`,
-      '[log]',
-      'severity = "INFO"',
-      '[http]',
-      'listen_addr = "127.0.0.1:0"',
-      '',
-    ].join('\n'),
-  );
-  return c.source;
-}
-
-function startProcess(configFile: string) {
-  const child = spawn(process.execPath, [entry, 'start', '-c', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return { child, output: () => out, exited };
-}
+const writeConfig = (s: RealStack, recipients: string[]): string => writeWatcherConfig(s.config, recipients);
+const startProcess = (configFile: string) => processes.start(configFile);
 
 it('SIGKILL mid-burst, then a restart: exactly one root post per request', async () => {
   stack = await startRealStack({ roleToRecipients: {} });

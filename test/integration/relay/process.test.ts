@@ -1,67 +1,20 @@
 // The built watcher as a process (`node dist/operator/cli/main.js start -c file.toml`, as the image
 // runs it) against the test servers: SIGTERM exits 0, SIGHUP reloads recipients without dropping the
 // watch, and SIGKILL mid-burst followed by a restart delivers every post exactly once.
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { requireBuiltWatcher, watcherProcesses, writeWatcherConfig } from './watcher-process.js';
 import { REVIEWER1, TEAM_CHANNEL, startStack, until, type Stack } from './harness.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const entry = path.join(root, 'dist/operator/cli/main.js');
-
 let stack: Stack;
-const children: ChildProcess[] = [];
+const processes = watcherProcesses();
 
-beforeAll(() => {
-  if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run 'make build' first (make test does)`);
-});
-
+beforeAll(requireBuiltWatcher);
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  processes.killAll();
   await stack?.stop();
 });
 
-function writeConfig(recipients: string[]): string {
-  const c = stack.config;
-  const file = path.join(path.dirname(c.source), 'teleport-mattermost.toml');
-  const q = (s: string) => JSON.stringify(s);
-  fs.writeFileSync(
-    file,
-    [
-      '[teleport]',
-      `addr = ${q(c.teleport.addr)}`,
-      `identity = ${q(c.teleport.identity as string)}`,
-      '[mattermost]',
-      `url = ${q(c.mattermost.url)}`,
-      `token = ${q(c.mattermost.token)}`,
-      '[role_to_recipients]',
-      `"*" = [${recipients.map(q).join(', ')}]`,
-      '[log]',
-      'severity = "INFO"',
-      '[http]',
-      'listen_addr = "127.0.0.1:0"',
-      '',
-    ].join('\n'),
-  );
-  return file;
-}
-
-function startProcess(configFile: string): {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-} {
-  const child = spawn(process.execPath, [entry, 'start', '-c', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
+const writeConfig = (recipients: string[]): string => writeWatcherConfig(stack.config, recipients);
+const startProcess = (configFile: string) => processes.start(configFile);
 
 describe('the watcher process', () => {
   it('posts, reloads recipients on SIGHUP without a new watch, and exits 0 on SIGTERM', async () => {
