@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { sec, sleep, waitFor } from '../lib/measure.js';
 import { scaled, type ScenarioOptions, type ScenarioResult } from '../lib/result.js';
 import { paced, startBenchStack, type BenchStack } from '../lib/stack.js';
+import { prng } from '../../test/integration/relay/prng.js';
 
 const DRAIN_TIMEOUT_MS = 180_000;
 
@@ -98,18 +99,6 @@ export async function r2StreamCuts(opts: ScenarioOptions): Promise<ScenarioResul
   } finally {
     await stack.stop();
   }
-}
-
-/** Deterministic pseudo-random numbers, so a run can be repeated (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export async function r3Kill9(opts: ScenarioOptions): Promise<ScenarioResult> {

@@ -14,23 +14,12 @@ import { decodePluginData } from '../../../operator/relay/plugindata.js';
 import { rawRecipientsFor } from '../../../operator/relay/recipients.js';
 import type { GarbleKind } from '../../mattermost-server/index.js';
 import { REVIEWER1, REVIEWER2, TEAM_CHANNEL, startStack, until, type Stack } from './harness.js';
+import { prng } from './prng.js';
 
 let stack: Stack;
 afterEach(async () => {
   await stack?.stop();
 });
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = 15_2026;
 const ROLES = [
