@@ -20,7 +20,9 @@ import {
   KIND,
   FIELD_MANAGER,
 } from '../../operator/controller/defaults.js';
+import { runOperator, type OperatorHandle, type OperatorOptions } from '../../operator/controller/run.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginSpec } from '../../operator/controller/types.js';
+import { silentLogger } from '../../operator/observability/logger.js';
 import { identityFileText, TestCA } from '../teleport-server/ca.js';
 
 /** The CRD file, from the sources (test/k8s) or the build output (dist/test/k8s). */
@@ -196,4 +198,24 @@ export async function seedNamespaceWithPlugins(
       ),
     );
   }
+}
+
+/** The operator as the k8s tests run it: one namespace, an ephemeral metrics port, no leader election,
+ *  a placeholder watcher image and a silent log; `more` adds or overrides options. */
+export function startTestOperator(
+  kc: KubeConfig,
+  namespace: string,
+  more: Partial<OperatorOptions> = {},
+): Promise<OperatorHandle> {
+  return runOperator(
+    {
+      kubeConfig: kc,
+      namespace,
+      metricsAddr: '127.0.0.1:0',
+      leaderElect: false,
+      watcherImage: 'registry.example.test/teleport-plugin-mattermost:1.2.3',
+      ...more,
+    },
+    silentLogger(),
+  );
 }

@@ -1,7 +1,6 @@
 // Two operator replicas against one kube-apiserver: a Lease elects one writer.
 import { AppsV1Api, CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { runOperator, type OperatorHandle } from '../../operator/controller/run.js';
-import { silentLogger } from '../../operator/observability/logger.js';
+import type { OperatorHandle } from '../../operator/controller/run.js';
 import { createTestNamespace, loadTestKubeConfig } from './harness.js';
 import {
   applyPlugin,
@@ -13,6 +12,7 @@ import {
   putSecret,
   waitFor,
   writesExcludingLeases,
+  startTestOperator,
 } from './operator-helpers.js';
 
 let kc: KubeConfig;
@@ -27,19 +27,12 @@ beforeAll(async () => {
   await putSecret(kc, ns, 'mattermost-token', { token: 'bot-token-1234567890' });
   for (const identity of ['replica-a', 'replica-b']) {
     replicas.push(
-      await runOperator(
-        {
-          kubeConfig: kc,
-          namespace: ns,
-          metricsAddr: '127.0.0.1:0',
-          leaderElect: true,
-          leaseNamespace: ns,
-          identity,
-          watcherImage: 'registry.example.test/teleport-plugin-mattermost:1.2.3',
-          resyncMs: 3600_000,
-        },
-        silentLogger(),
-      ),
+      await startTestOperator(kc, ns, {
+        leaderElect: true,
+        leaseNamespace: ns,
+        identity,
+        resyncMs: 3600_000,
+      }),
     );
   }
 }, 60_000);

@@ -23,6 +23,7 @@ import {
   installCrd,
   putSecret,
   waitFor,
+  startTestOperator,
 } from './operator-helpers.js';
 
 const SA = 'teleport-mattermost-operator';
@@ -81,17 +82,7 @@ it('reconciles with only the least-privilege Role', async () => {
   const kc = await serviceAccountKubeConfig(ns);
   await putSecret(admin, ns, 'teleport-plugin-mattermost-identity', { identity: identityText() });
   await putSecret(admin, ns, 'mattermost-token', { token: 'bot-token-1234567890' });
-  operator = await runOperator(
-    {
-      kubeConfig: kc,
-      namespace: ns,
-      metricsAddr: '127.0.0.1:0',
-      leaderElect: true,
-      leaseNamespace: ns,
-      watcherImage: 'registry.example.test/teleport-plugin-mattermost:1.2.3',
-    },
-    silentLogger(),
-  );
+  operator = await startTestOperator(kc, ns, { leaderElect: true, leaseNamespace: ns });
   await waitFor('leader', async () => (operator!.isLeader() ? true : undefined));
   await applyPlugin(admin, ns, 'mm', baseSpec());
   const cr = await waitFor('status', async () => {

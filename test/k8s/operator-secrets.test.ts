@@ -5,8 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { CONFIG_HASH_ANNOTATION } from '../../operator/controller/defaults.js';
-import { runOperator, type OperatorHandle } from '../../operator/controller/run.js';
-import { silentLogger } from '../../operator/observability/logger.js';
+import type { OperatorHandle } from '../../operator/controller/run.js';
 import { createTestNamespace, loadTestKubeConfig } from './harness.js';
 import {
   applyPlugin,
@@ -17,6 +16,7 @@ import {
   installCrd,
   putSecret,
   waitFor,
+  startTestOperator,
 } from './operator-helpers.js';
 
 const UNRELATED = 200;
@@ -33,16 +33,7 @@ beforeAll(async () => {
   await putSecret(kc, ns, 'teleport-plugin-mattermost-identity', { identity: identityText() });
   await putSecret(kc, ns, 'mattermost-token', { token: 'bot-token-1234567890' });
   await applyPlugin(kc, ns, 'mattermost', baseSpec());
-  operator = await runOperator(
-    {
-      kubeConfig: kc,
-      namespace: ns,
-      metricsAddr: '127.0.0.1:0',
-      leaderElect: false,
-      watcherImage: 'registry.example.test/teleport-plugin-mattermost:1.2.3',
-    },
-    silentLogger(),
-  );
+  operator = await startTestOperator(kc, ns);
 }, 60_000);
 
 afterAll(async () => {

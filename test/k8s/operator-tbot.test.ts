@@ -13,10 +13,9 @@ import {
 } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { GROUP, PLURAL, VERSION } from '../../operator/controller/defaults.js';
-import { runOperator, type OperatorHandle } from '../../operator/controller/run.js';
+import type { OperatorHandle } from '../../operator/controller/run.js';
 import { parseTbotConfig } from '../../operator/controller/tbot-config.js';
 import type { MattermostAccessPluginSpec } from '../../operator/controller/types.js';
-import { silentLogger } from '../../operator/observability/logger.js';
 import { createTestNamespace, loadTestKubeConfig, waitForGarbageCollectorToWatch } from './harness.js';
 import {
   applyPlugin,
@@ -26,6 +25,7 @@ import {
   installCrd,
   putSecret,
   waitFor,
+  startTestOperator,
 } from './operator-helpers.js';
 import { kubeConfigAs, onlyItsSecret, statusOf, tbotSecretAccess, writeAsTbot } from './tbot-helpers.js';
 
@@ -44,16 +44,7 @@ beforeAll(async () => {
   ns = await createTestNamespace('operator-tbot');
   await putSecret(kc, ns, 'mattermost-token', { token: 'bot-token-1234567890' });
   await putSecret(kc, ns, 'unrelated', { password: 'x' });
-  operator = await runOperator(
-    {
-      kubeConfig: kc,
-      namespace: ns,
-      metricsAddr: '127.0.0.1:0',
-      leaderElect: false,
-      watcherImage: 'registry.example.test/teleport-plugin-mattermost:1.2.3',
-    },
-    silentLogger(),
-  );
+  operator = await startTestOperator(kc, ns);
 }, 60_000);
 
 afterAll(async () => {

@@ -18,8 +18,7 @@ import {
   PLURAL,
   VERSION,
 } from '../../operator/controller/defaults.js';
-import { runOperator, type OperatorHandle } from '../../operator/controller/run.js';
-import { silentLogger } from '../../operator/observability/logger.js';
+import type { OperatorHandle } from '../../operator/controller/run.js';
 import { createTestNamespace, loadTestKubeConfig } from './harness.js';
 import {
   apiError,
@@ -32,6 +31,7 @@ import {
   putSecret,
   waitFor,
   writesExcludingLeases,
+  startTestOperator,
 } from './operator-helpers.js';
 
 let kc: KubeConfig;
@@ -46,18 +46,10 @@ beforeAll(async () => {
   apps = kc.makeApiClient(AppsV1Api);
   await installCrd(kc);
   ns = await createTestNamespace('operator');
-  operator = await runOperator(
-    {
-      kubeConfig: kc,
-      namespace: ns,
-      metricsAddr: '127.0.0.1:0',
-      leaderElect: false,
-      watcherImage: 'registry.example.test/teleport-plugin-mattermost:1.2.3',
-      // A fast resync, so the idle test also proves that periodic reconciles of unchanged objects write nothing.
-      resyncMs: 1000,
-    },
-    silentLogger(),
-  );
+  operator = await startTestOperator(kc, ns, {
+    // A fast resync, so the idle test also proves that periodic reconciles of unchanged objects write nothing.
+    resyncMs: 1000,
+  });
 }, 60_000);
 
 afterAll(async () => {
