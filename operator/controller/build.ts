@@ -1,6 +1,13 @@
 // Pure builders of the objects the operator owns: the ConfigMap with the rendered TOML and the watcher
 // Deployment. Both are complete desired states for server-side apply (only the fields we manage).
-import type { V1ConfigMap, V1Deployment, V1OwnerReference, V1Volume } from '@kubernetes/client-node';
+import type {
+  V1ConfigMap,
+  V1Deployment,
+  V1OwnerReference,
+  V1Probe,
+  V1SecurityContext,
+  V1Volume,
+} from '@kubernetes/client-node';
 import { watcherResources } from './resources.js';
 import {
   API_VERSION,
@@ -93,6 +100,27 @@ export function imageTag(image: string): string {
   const lastSlash = noDigest.lastIndexOf('/');
   const colon = noDigest.lastIndexOf(':');
   return colon > lastSlash ? noDigest.slice(colon + 1) : 'latest';
+}
+
+/** The restricted-profile container hardening the watcher and tbot Deployments share. */
+export function restrictedContainerSecurity(): V1SecurityContext {
+  return {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+/** Readiness as both Deployments probe it: every 10 s, unready after 3 failures. */
+export function readinessProbe(path: string, port: string): V1Probe {
+  return { httpGet: { path, port }, periodSeconds: 10, failureThreshold: 3 };
+}
+
+/** Liveness as both Deployments probe it: after 10 s, every 20 s, restarted after 3 failures. */
+export function livenessProbe(path: string, port: string): V1Probe {
+  return { httpGet: { path, port }, initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3 };
 }
 
 /**
@@ -204,26 +232,11 @@ export function buildDeployment(cr: MattermostAccessPlugin, inputs: DeploymentIn
                   ? [{ name: 'review', containerPort: REVIEW_PORT, protocol: 'TCP' }]
                   : []),
               ],
-              readinessProbe: {
-                httpGet: { path: '/readyz', port: 'http' },
-                periodSeconds: 10,
-                failureThreshold: 3,
-              },
-              livenessProbe: {
-                httpGet: { path: '/healthz', port: 'http' },
-                initialDelaySeconds: 10,
-                periodSeconds: 20,
-                failureThreshold: 3,
-              },
+              readinessProbe: readinessProbe('/readyz', 'http'),
+              livenessProbe: livenessProbe('/healthz', 'http'),
               resources: sized.resources,
               ...(sized.env.length ? { env: sized.env } : {}),
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ['ALL'] },
-                seccompProfile: { type: 'RuntimeDefault' },
-              },
+              securityContext: restrictedContainerSecurity(),
               volumeMounts: mounts,
             },
           ],

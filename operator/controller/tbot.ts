@@ -18,7 +18,14 @@ import type {
   V1Secret,
   V1ServiceAccount,
 } from '@kubernetes/client-node';
-import { commonLabels, imageTag, ownerReference } from './build.js';
+import {
+  commonLabels,
+  imageTag,
+  livenessProbe,
+  ownerReference,
+  readinessProbe,
+  restrictedContainerSecurity,
+} from './build.js';
 import {
   COMPONENT_TBOT,
   CONFIG_HASH_ANNOTATION,
@@ -229,25 +236,10 @@ function buildTbotDeployment(
                   : []),
               ],
               ports: [{ name: 'diag', containerPort: TBOT_DIAG_PORT, protocol: 'TCP' }],
-              livenessProbe: {
-                httpGet: { path: '/livez', port: 'diag' },
-                initialDelaySeconds: 10,
-                periodSeconds: 20,
-                failureThreshold: 3,
-              },
-              readinessProbe: {
-                httpGet: { path: '/readyz', port: 'diag' },
-                periodSeconds: 10,
-                failureThreshold: 3,
-              },
+              livenessProbe: livenessProbe('/livez', 'diag'),
+              readinessProbe: readinessProbe('/readyz', 'diag'),
               resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ['ALL'] },
-                seccompProfile: { type: 'RuntimeDefault' },
-              },
+              securityContext: restrictedContainerSecurity(),
               volumeMounts: [
                 { name: 'config', mountPath: TBOT_CONFIG_DIR, readOnly: true },
                 ...(kubernetesJoin
