@@ -61,7 +61,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test("a click on the real server becomes the reviewer's own review; the buttons go", async () => {
+/** Creates a request and waits until its root post is recorded in the plugin data. */
+async function requestWithRootPost() {
   const request = teleport.createRequest({ user: 'requester1@example.com', roles: ['editor'] });
   let postId = '';
   await until(
@@ -70,6 +71,11 @@ test("a click on the real server becomes the reviewer's own review; the buttons 
     20_000,
     'the root post',
   );
+  return { request, postId };
+}
+
+test("a click on the real server becomes the reviewer's own review; the buttons go", async () => {
+  const { request, postId } = await requestWithRootPost();
   const login = await must(200, h.url, undefined, 'POST', '/users/login', {
     login_id: 'reviewer1',
     password: 'User-pass-123!',
@@ -107,14 +113,7 @@ test("a click on the real server becomes the reviewer's own review; the buttons 
 });
 
 test('a reviewer without a linked Teleport user is refused (200 with a message, no review)', async () => {
-  const request = teleport.createRequest({ user: 'requester1@example.com', roles: ['editor'] });
-  let postId = '';
-  await until(
-    () =>
-      (postId = /\/([a-z0-9]{26})/.exec(teleport.pluginData(request.id)?.messages ?? '')?.[1] ?? '') !== '',
-    20_000,
-    'the root post',
-  );
+  const { request, postId } = await requestWithRootPost();
   const login = await must(200, h.url, undefined, 'POST', '/users/login', {
     login_id: 'reviewer2',
     password: 'User-pass-123!',
