@@ -324,6 +324,9 @@ export class Reconciler {
           if (search) {
             const found = (await this.deps.mattermost.listPostsSince(post.channelId, since)).find(isOurs);
             if (found) return { post: found, adopted: true };
+            // Not there: until another create may have had an effect, retries post without searching
+            // again (each search spends as much of the rate limit as a post).
+            search = false;
           }
           try {
             return { post: await this.deps.mattermost.createPost(post), adopted: false };
@@ -443,7 +446,11 @@ export class Reconciler {
       throw new RetryLaterError(`${stillToPost} recipient(s) still to post`);
     }
 
-    // 3. thread replies for reviews past reviews_count.
+    // 3. thread replies: the reviews a late root post missed, then reviews past reviews_count.
+    let stillToBackfill = 0;
+    if (request && data.replyBackfill?.length) {
+      ({ data, owed: stillToBackfill } = await this.backfillReplies(requestId, request, data, log, signal));
+    }
     if (request && data.messages.length > 0 && request.reviews.length > data.reviewsCount) {
       data = await this.postReplies(requestId, request, data, log, signal);
     }
@@ -453,6 +460,8 @@ export class Reconciler {
 
     // The recipients whose post failed for now are retried; the others were not held back for them.
     if (stillToPost > 0) throw new RetryLaterError(`${stillToPost} recipient(s) still to post`);
+    if (stillToBackfill > 0)
+      throw new RetryLaterError(`${stillToBackfill} thread(s) still owe review replies`);
 
     // 5. tell the requester (optional).
     if (this.deps.config().mattermost.notifyRequester) {
@@ -521,10 +530,12 @@ export class Reconciler {
       }),
     );
     const created: SentMessage[] = [];
+    const adopted: string[] = [];
     const dropped: string[] = [];
     for (const { channelId, outcome } of outcomes) {
       if (outcome.ok) {
         created.push({ channelId, postId: outcome.post.id });
+        if (outcome.adopted) adopted.push(channelId);
         this.deps.metrics.posts.inc({ result: outcome.adopted ? 'adopted' : 'created' });
         this.acceptedIn(channelId);
         log.info(outcome.adopted ? 'Found our earlier post; not posting again' : 'Posted the request', {
@@ -550,16 +561,27 @@ export class Reconciler {
       (cur) => {
         if (!cur) return undefined;
         const first = cur.messages.length === 0;
+        const joining = created.filter((m) => !cur.messages.some((c) => c.channelId === m.channelId));
         const next: RequestPluginData = {
           ...cur,
           messages: dedupe([...cur.messages, ...created], (m) => m.channelId),
           recipients: (cur.recipients ?? []).filter((c) => !dropped.includes(c)),
         };
-        if (first && created.length > 0) {
+        if (first && created.length > 0 && adopted.length === 0) {
           // The posts were written in their current form: record what they show.
           next.renderedHash = hash;
           next.resolution = target;
           if (target !== '' && target !== 'EXPIRED' && request) next.resolveReason = request.resolveReason;
+        } else if (adopted.length > 0) {
+          // An adopted post shows what it said when it was made (maybe an older state): edit them all.
+          delete next.renderedHash;
+        }
+        if (cur.reviewsCount > 0 && joining.length > 0) {
+          // Root posts recorded after reviews were replied in the others' threads owe those replies.
+          next.replyBackfill = dedupe(
+            [...(cur.replyBackfill ?? []), ...joining.map((m) => m.channelId)],
+            (c) => c,
+          );
         }
         return next;
       },
@@ -591,24 +613,12 @@ export class Reconciler {
         data = st.data as RequestPluginData;
         if (data.reviewsCount !== index) continue; // someone else replied meanwhile
       }
-      const text = renderReviewReply(review);
-      const props = {
-        [POST_PROPS.requestId]: requestId,
-        [POST_PROPS.kind]: 'review',
-        [POST_PROPS.reviewIndex]: index,
-      };
       const outcomes = await Promise.all(
         data.messages.map(async (m) => ({
           m,
           outcome: await this.postOnce(
-            {
-              channelId: m.channelId,
-              rootId: m.postId,
-              message: text,
-              props,
-              idempotencyKey: `${requestId}/${m.postId}/${index}`,
-            },
-            (p) => p.rootId === m.postId && String(p.props[POST_PROPS.reviewIndex]) === String(index),
+            reviewReply(requestId, m, index, review),
+            (p) => isReplyTo(p, m, index),
             intentAt,
             searchFirst,
             signal,
@@ -649,6 +659,93 @@ export class Reconciler {
       data = st.data as RequestPluginData;
     }
     return data;
+  }
+
+  /**
+   * Root posts recorded after reviews were replied in the other threads (their post failed for a while)
+   * get those replies now. Their channel is searched once first (a crash may have left some posted).
+   * Returns how many threads still owe replies (retried later; the others are not held back).
+   */
+  private async backfillReplies(
+    requestId: string,
+    request: AccessRequest,
+    data: RequestPluginData,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<{ data: RequestPluginData; owed: number }> {
+    const owing = data.messages.filter((m) => data.replyBackfill?.includes(m.channelId));
+    const count = Math.min(data.reviewsCount, request.reviews.length);
+    const since = Math.max(0, (data.postIntentAt ?? 0) - this.deps.tuning.searchMarginMs);
+    const settled = await Promise.all(
+      owing.map(async (m): Promise<boolean> => {
+        let existing: MattermostPost[];
+        try {
+          existing = await this.mm(
+            'list_posts',
+            () => this.deps.mattermost.listPostsSince(m.channelId, since),
+            signal,
+          );
+        } catch (err) {
+          log.warn('Could not look for earlier review replies yet; will retry', {
+            channel: m.channelId,
+            error: errorText(err),
+          });
+          return false;
+        }
+        for (let index = 0; index < count; index++) {
+          if (existing.some((p) => isReplyTo(p, m, index))) continue;
+          const review = request.reviews[index];
+          if (!review) break;
+          const outcome = await this.postOnce(
+            reviewReply(requestId, m, index, review),
+            (p) => isReplyTo(p, m, index),
+            since,
+            false,
+            signal,
+            'create_reply',
+            'reply',
+          );
+          if (outcome.ok) {
+            this.deps.metrics.replies.inc({ result: outcome.adopted ? 'adopted' : 'created' });
+            continue;
+          }
+          if (outcome.refusal) {
+            this.deps.metrics.replies.inc({ result: 'skipped' });
+            this.refused(m.channelId, 'reply', outcome.refusal, { request_id: requestId, root_id: m.postId });
+            return true;
+          }
+          this.deps.metrics.replies.inc({ result: 'failed' });
+          log.warn('Could not reply yet; will retry', {
+            channel: m.channelId,
+            root_id: m.postId,
+            error: errorText(outcome.error),
+          });
+          return false;
+        }
+        log.info('Replied with the reviews a late root post missed', {
+          channel: m.channelId,
+          root_id: m.postId,
+          reviews: count,
+        });
+        return true;
+      }),
+    );
+    const done = owing.filter((_, i) => settled[i]).map((m) => m.channelId);
+    const owed = owing.length - done.length;
+    const recorded = new Set(data.messages.map((m) => m.channelId));
+    const st = await this.update(
+      requestId,
+      (cur) => {
+        if (!cur?.replyBackfill) return undefined;
+        const left = cur.replyBackfill.filter((c) => recorded.has(c) && !done.includes(c));
+        if (left.length === cur.replyBackfill.length) return undefined;
+        const next: RequestPluginData = { ...cur, replyBackfill: left };
+        if (left.length === 0) delete next.replyBackfill;
+        return next;
+      },
+      signal,
+    );
+    return { data: st.data ?? data, owed };
   }
 
   private async editRoots(
@@ -870,6 +967,30 @@ export class Reconciler {
     });
     await recordDone();
   }
+}
+
+/** The thread reply for review `index` under root post `m`. */
+function reviewReply(
+  requestId: string,
+  m: SentMessage,
+  index: number,
+  review: AccessRequest['reviews'][number],
+): NewPost {
+  return {
+    channelId: m.channelId,
+    rootId: m.postId,
+    message: renderReviewReply(review),
+    props: {
+      [POST_PROPS.requestId]: requestId,
+      [POST_PROPS.kind]: 'review',
+      [POST_PROPS.reviewIndex]: index,
+    },
+    idempotencyKey: `${requestId}/${m.postId}/${index}`,
+  };
+}
+
+function isReplyTo(p: MattermostPost, m: SentMessage, index: number): boolean {
+  return p.rootId === m.postId && String(p.props[POST_PROPS.reviewIndex]) === String(index);
 }
 
 export function errorText(err: unknown): string {
