@@ -62,7 +62,7 @@ import {
 } from './plugindata.js';
 import { chooseRecipients, dedupe, isEmail } from './recipients.js';
 import type { RecipientResolver } from './resolver.js';
-import { backoffDelay, classifyError, sleep, withRetry, type RetryPolicy } from './retry.js';
+import { backoffDelay, sleep, withRetry, type RetryPolicy } from './retry.js';
 import {
   renderRequestPost,
   renderRequesterNotice,
@@ -207,6 +207,11 @@ export function targetResolution(
 
 export class Reconciler {
   private readonly now: () => number;
+  /**
+   * Idempotency keys of posts this process has looked for and not found, with no create since that may
+   * have had an effect (only 429s and refused connections): a later pass need not search again.
+   */
+  private readonly searchedAbsent = new Set<string>();
 
   constructor(private readonly deps: ReconcileDeps) {
     this.now = deps.now ?? Date.now;
@@ -315,7 +320,8 @@ export class Reconciler {
     operation: string,
     action: RefusalAction = 'post',
   ): Promise<PostOutcome> {
-    let search = searchFirst;
+    const key = post.idempotencyKey ?? `${post.channelId}/${post.rootId ?? ''}/${post.message}`;
+    let search = searchFirst && !this.searchedAbsent.has(key);
     const since = Math.max(0, intentAt - this.deps.tuning.searchMarginMs);
     try {
       const result = await this.mm(
@@ -324,9 +330,10 @@ export class Reconciler {
           if (search) {
             const found = (await this.deps.mattermost.listPostsSince(post.channelId, since)).find(isOurs);
             if (found) return { post: found, adopted: true };
-            // Not there: until another create may have had an effect, retries post without searching
-            // again (each search spends as much of the rate limit as a post).
+            // Not there: until a create may have had an effect, retries (in this pass and later ones) post
+            // without searching again: each search spends as much of the rate limit as a post.
             search = false;
+            this.searchedAbsent.add(key);
           }
           try {
             return { post: await this.deps.mattermost.createPost(post), adopted: false };
@@ -334,17 +341,21 @@ export class Reconciler {
             // The post may exist even though the call failed (timeout after the server saved it). Not after
             // a 429 or a refused connection: those are answered before anything is saved, and a search
             // would only spend more of the rate limit.
-            if (classifyError(err) === 'temporary' && !(err instanceof MattermostError && err.notProcessed)) {
+            const nothingSaved = err instanceof MattermostError && (err.notProcessed || !err.temporary);
+            if (!nothingSaved) {
               search = true;
+              this.searchedAbsent.delete(key);
             }
             throw err;
           }
         },
         signal,
       );
+      this.searchedAbsent.delete(key);
       return { ok: true, ...result };
     } catch (err) {
       const refusal = refusalOf(err, action);
+      if (refusal) this.searchedAbsent.delete(key);
       return refusal
         ? { ok: false, permanent: true, refusal, error: err }
         : { ok: false, permanent: false, error: err };
@@ -451,8 +462,9 @@ export class Reconciler {
     if (request && data.replyBackfill?.length) {
       ({ data, owed: stillToBackfill } = await this.backfillReplies(requestId, request, data, log, signal));
     }
+    let repliesOwed = 0;
     if (request && data.messages.length > 0 && request.reviews.length > data.reviewsCount) {
-      data = await this.postReplies(requestId, request, data, log, signal);
+      ({ data, owed: repliesOwed } = await this.postReplies(requestId, request, data, log, signal));
     }
 
     // 4. edit the root posts when what they should show changed.
@@ -462,6 +474,7 @@ export class Reconciler {
     if (stillToPost > 0) throw new RetryLaterError(`${stillToPost} recipient(s) still to post`);
     if (stillToBackfill > 0)
       throw new RetryLaterError(`${stillToBackfill} thread(s) still owe review replies`);
+    if (repliesOwed > 0) throw new RetryLaterError(`${repliesOwed} review reply(ies) still to post`);
 
     // 5. tell the requester (optional).
     if (this.deps.config().mattermost.notifyRequester) {
@@ -595,7 +608,7 @@ export class Reconciler {
     start: RequestPluginData,
     log: Logger,
     signal: AbortSignal,
-  ): Promise<RequestPluginData> {
+  ): Promise<{ data: RequestPluginData; owed: number }> {
     let data = start;
     for (let index = data.reviewsCount; index < request.reviews.length; index++) {
       const review = request.reviews[index];
@@ -647,7 +660,8 @@ export class Reconciler {
           log.warn('Could not reply yet; will retry', { ...fields, error: errorText(outcome.error) });
         }
       }
-      if (temporary > 0) throw new RetryLaterError(`${temporary} review reply(ies) still to post`);
+      // Retried later from this review on (its intent stays recorded); the edits are not held back.
+      if (temporary > 0) return { data, owed: temporary };
       const st = await this.update(
         requestId,
         (cur) =>
@@ -658,7 +672,7 @@ export class Reconciler {
       );
       data = st.data as RequestPluginData;
     }
-    return data;
+    return { data, owed: 0 };
   }
 
   /**

@@ -251,6 +251,34 @@ describe('zero loss and no duplicates', () => {
     expect(mattermost.searches - before).toBe(2);
   });
 
+  it('does not search again on a later pass when every create since the last search was a 429', async () => {
+    // Budget 0: one attempt per pass, so each entry below is one pass of its own.
+    const w = await start(undefined, false, { retry: { baseDelayMs: 2, maxDelayMs: 20, budgetMs: 0 } });
+    const before = mattermost.searches;
+    mattermost.createScript = ['unavailable', 'rateLimited', 'rateLimited', 'rateLimited'];
+    teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(mattermost.searches - before).toBe(1);
+  });
+
+  it('edits the other threads while one thread cannot get its review reply yet', async () => {
+    const w = await start({ editor: [REVIEWER1, REVIEWER2] });
+    const req = teleport.createRequest();
+    await w.idle();
+    mattermost.failingChannels.add('dm-reviewer2');
+    teleport.review(req.id, { author: REVIEWER1, proposedState: 'APPROVED', reason: 'ok' });
+    teleport.setState(req.id, 'APPROVED');
+    const first = () => mattermost.roots().find((r) => r.channelId === 'dm-reviewer1')!;
+    await until(() => /APPROVED/.test(status(first().message) ?? ''), 5000, 'reviewer1 root edited');
+    mattermost.failingChannels.delete('dm-reviewer2');
+    await w.idle();
+    for (const root of mattermost.roots()) {
+      expect(status(root.message)).toMatch(/APPROVED/);
+      expect(mattermost.repliesTo(root.id)).toHaveLength(1);
+    }
+  });
+
   it('edits an adopted root post: it shows the state it was made in, not the current one', async () => {
     // A post saved although its call failed, adopted on a later pass after the request was approved.
     const req = teleport.createRequest();
