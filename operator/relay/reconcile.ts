@@ -208,10 +208,11 @@ export function targetResolution(
 export class Reconciler {
   private readonly now: () => number;
   /**
-   * Idempotency keys of posts this process has looked for and not found, with no create since that may
-   * have had an effect (only 429s and refused connections): a later pass need not search again.
+   * Idempotency keys of posts this process knows do not exist: it recorded their intent itself, or looked
+   * and did not find them, and no create since may have had an effect (only 429s and refused
+   * connections). A later pass need not search for them again; a restart starts empty (and searches).
    */
-  private readonly searchedAbsent = new Set<string>();
+  private readonly knownAbsent = new Set<string>();
 
   constructor(private readonly deps: ReconcileDeps) {
     this.now = deps.now ?? Date.now;
@@ -321,7 +322,8 @@ export class Reconciler {
     action: RefusalAction = 'post',
   ): Promise<PostOutcome> {
     const key = post.idempotencyKey ?? `${post.channelId}/${post.rootId ?? ''}/${post.message}`;
-    let search = searchFirst && !this.searchedAbsent.has(key);
+    if (!searchFirst) this.knownAbsent.add(key);
+    let search = searchFirst && !this.knownAbsent.has(key);
     const since = Math.max(0, intentAt - this.deps.tuning.searchMarginMs);
     try {
       const result = await this.mm(
@@ -333,7 +335,7 @@ export class Reconciler {
             // Not there: until a create may have had an effect, retries (in this pass and later ones) post
             // without searching again: each search spends as much of the rate limit as a post.
             search = false;
-            this.searchedAbsent.add(key);
+            this.knownAbsent.add(key);
           }
           try {
             return { post: await this.deps.mattermost.createPost(post), adopted: false };
@@ -344,18 +346,18 @@ export class Reconciler {
             const nothingSaved = err instanceof MattermostError && (err.notProcessed || !err.temporary);
             if (!nothingSaved) {
               search = true;
-              this.searchedAbsent.delete(key);
+              this.knownAbsent.delete(key);
             }
             throw err;
           }
         },
         signal,
       );
-      this.searchedAbsent.delete(key);
+      this.knownAbsent.delete(key);
       return { ok: true, ...result };
     } catch (err) {
       const refusal = refusalOf(err, action);
-      if (refusal) this.searchedAbsent.delete(key);
+      if (refusal) this.knownAbsent.delete(key);
       return refusal
         ? { ok: false, permanent: true, refusal, error: err }
         : { ok: false, permanent: false, error: err };

@@ -222,6 +222,8 @@ export class MemoryMattermost implements MattermostApi {
   createScript: Array<'unavailable' | 'saveThenFail' | 'rateLimited'> = [];
   /** Channels whose calls fail for now (nothing done), e.g. a proxy in front of one team is down. */
   readonly failingChannels = new Set<string>();
+  /** The next post into this channel is saved, then the channel fails (failingChannels) from its answer on. */
+  saveThenGoDown: string | undefined;
   /** Channels that answer 404 to posts. */
   readonly goneChannels = new Set<string>();
   calls = 0;
@@ -293,6 +295,12 @@ export class MemoryMattermost implements MattermostApi {
     if (saved.rootId) {
       const root = this.posts.find((p) => p.id === saved.rootId) as RecordedPost;
       root.updateAt = now;
+    }
+    if (this.saveThenGoDown === saved.channelId) {
+      // Saved, then the channel's calls fail (the answer and what follows are lost).
+      this.saveThenGoDown = undefined;
+      this.failingChannels.add(saved.channelId);
+      throw new MattermostError('Unavailable', 'request timed out', undefined);
     }
     if (this.saveThenFail > 0) {
       this.saveThenFail--;
