@@ -19,10 +19,19 @@
  * preceded by a recorded intent with a timestamp. If the process dies between "post created" and "post
  * recorded", the next attempt finds the intent, lists the channel's posts since the intent time
  * (minus a clock-skew margin) and adopts our post instead of posting again. The same search runs after
- * any ambiguous failure (timeout, 5xx, reset: the post may have been created). A crash before the intent
- * is recorded has posted nothing. Edits are idempotent, so they need no intent: a crash before the
- * record just edits again. Upstream's window (data created but messages never recorded → never posted)
- * cannot happen: recipients without messages are posted on the next pass.
+ * any ambiguous failure (timeout, 5xx, reset: the post may have been created), once: a search that finds
+ * nothing is owed again only after another ambiguous failure, never after a 429 or a refused connection
+ * (nothing was saved) — searches spend the rate limit like posts, and searching before every retry
+ * starved the posts. A process remembers the posts it knows are absent, so a later pass of the same
+ * request does not search either; after a restart it searches. A crash before the intent is recorded
+ * has posted nothing. Edits are idempotent, so they need no intent: a crash before the record just edits
+ * again. Upstream's window (data created but messages never recorded → never posted) cannot happen:
+ * recipients without messages are posted on the next pass.
+ *
+ * Late and adopted root posts. An adopted post shows the text it was made with (possibly PENDING), so
+ * adopting one clears `mm_rendered` and every post is edited. A root recorded after reviews were replied
+ * in the other threads (its post failed for a while) is listed in `mm_reply_backfill` in the same write,
+ * and gets those replies (after one search of its channel) before it leaves the list.
  *
  * Compatibility. Upstream's keys are written exactly as upstream does; data written by the upstream
  * plugin (messages but no `mm_recipients`) is taken as "already posted", and its resolution is honoured
@@ -30,7 +39,8 @@
  *
  * Failures. Temporary failures are retried per call with a budget per recipient; when one is still
  * failing, what succeeded is recorded and RetryLaterError re-queues the request (after the replies and
- * edits of the recipients that were posted: one recipient's outage never delays the others). A refusal
+ * edits of the recipients that were posted, and a thread whose reply is still failing does not hold back
+ * the edits of the others: one recipient's outage never delays the others). A refusal
  * that will not heal by itself (mattermost/refusal.ts: 403 on a post, reply or edit, a deleted root post,
  * an archived channel, hidden emails) is permanent for that recipient or post only: it is skipped,
  * reported once with its fix (refusals.ts), and the others go on. An edit refused by the server's edit
