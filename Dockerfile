@@ -1,6 +1,8 @@
 # One image for both roles: `teleport-mattermost start -c …` (the watcher) and `teleport-mattermost operator`.
-# The build stage runs the same `make deps` and `make build` as CI; the runtime stage holds dist/ and
-# production dependencies only, runs as a non-root user and needs no writable root filesystem.
+# The build stage runs the same `make deps` and `make build` as CI; the runtime stage runs dist/bundle (the
+# CLI bundled and minified by esbuild with its dependencies; each role loads only its own chunks), as a
+# non-root user, with no writable root filesystem. The production node_modules stay only for the chart's CRD
+# upgrade hook (charts/…/files/upgrade-crd.mjs imports @kubernetes/client-node and yaml from /app).
 # Built by `make image` (docker, podman or buildah); test/image/build.test.ts performs these stages without
 # an engine (same RUN commands, parsed from this file) and runs the result.
 FROM node:24-bookworm-slim AS build
@@ -24,10 +26,10 @@ ENV NODE_ENV=production GIT_SHA=${GIT_SHA} NODE_OPTIONS=--max-semi-space-size=1
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
-COPY --from=build /src/dist/operator ./dist/operator
-RUN ln -s /app/dist/operator/cli/main.js /usr/local/bin/teleport-mattermost
+COPY --from=build /src/dist/bundle ./dist/bundle
+RUN ln -s /app/dist/bundle/main.mjs /usr/local/bin/teleport-mattermost
 # uid/gid 65532: the conventional "nonroot" user; the chart and the operator set runAsNonRoot.
 USER 65532:65532
 EXPOSE 8080 8081
-ENTRYPOINT ["node", "/app/dist/operator/cli/main.js"]
+ENTRYPOINT ["node", "/app/dist/bundle/main.mjs"]
 CMD ["start", "--config", "/etc/teleport-mattermost.toml"]

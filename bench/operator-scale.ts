@@ -4,22 +4,31 @@
 // time until every resource has a Deployment and an up-to-date status, plus the operator's peak RSS
 // (VmHWM) and its steady RSS afterwards.
 //
-//   npm run build && node dist/bench/operator-scale.js [N=500]
+// With a second argument M, M unrelated 512 KiB Secrets (like Helm release Secrets) are created in the
+// namespace first: the operator's memory must not grow with them.
+//
+//   npm run build && node dist/bench/operator-scale.js [N=500] [M=0]
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../operator/controller/defaults.js';
 import type { MattermostAccessPlugin } from '../operator/controller/types.js';
 import { startTestCluster } from '../test/k8s/harness.js';
 import { installCrd, seedNamespaceWithPlugins } from '../test/k8s/operator-helpers.js';
 
 const N = Number(process.argv[2] ?? 500);
+const UNRELATED = Number(process.argv[3] ?? 0);
+const UNRELATED_BYTES = 512 * 1024;
 const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.resolve(here, '../operator/cli/main.js');
+// The CLI the image ships (dist/bundle), else the compiled sources.
+const cli = [path.resolve(here, '../bundle/main.mjs'), path.resolve(here, '../operator/cli/main.js')].find(
+  (p) => existsSync(p),
+)!;
 
 function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -40,7 +49,7 @@ async function operatorMetrics(port: number): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
     const m =
-      /^teleport_mattermost_operator_(nodejs_heap_size_used_bytes|nodejs_external_memory_bytes|reconcile_total\{result="[a-z_]+"\}|api_writes_total\{[^}]*\}|reconcile_duration_seconds_sum|reconcile_duration_seconds_count) (\S+)$/.exec(
+      /^teleport_mattermost_operator_(nodejs_heap_size_used_bytes|nodejs_external_memory_bytes|cache_objects\{kind="[A-Za-z]+"\}|cache_secret_data_bytes|reconcile_total\{result="[a-z_]+"\}|api_writes_total\{[^}]*\}|reconcile_duration_seconds_sum|reconcile_duration_seconds_count) (\S+)$/.exec(
         line,
       );
     if (m) out[m[1]!] = Number(m[2]);
@@ -58,6 +67,25 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     await seedNamespaceWithPlugins(kc, ns, N);
     process.stdout.write(`created ${N} resources in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+    if (UNRELATED > 0) {
+      const core = kc.makeApiClient(CoreV1Api);
+      const blob = randomBytes((UNRELATED_BYTES / 4) * 3).toString('base64');
+      for (let i = 0; i < UNRELATED; i += 10) {
+        await Promise.all(
+          Array.from({ length: Math.min(10, UNRELATED - i) }, (_, j) =>
+            core.createNamespacedSecret({
+              namespace: ns,
+              body: {
+                metadata: { name: `sh.helm.release.v1.app-${i + j}.v1` },
+                type: 'helm.sh/release.v1',
+                data: { release: blob },
+              },
+            }),
+          ),
+        );
+      }
+      process.stdout.write(`created ${UNRELATED} unrelated Secrets of ${UNRELATED_BYTES / 1024} KiB\n`);
+    }
 
     const metricsPort = await freePort();
     const start = Date.now();
@@ -117,7 +145,7 @@ async function main(): Promise<void> {
       `heap used ${mib(m.nodejs_heap_size_used_bytes)}, external ${mib(m.nodejs_external_memory_bytes)}; ` +
         `mean reconcile ${((1000 * (m.reconcile_duration_seconds_sum ?? 0)) / (m.reconcile_duration_seconds_count || 1)).toFixed(1)} ms\n`,
     );
-    for (const [k, v] of Object.entries(m)) if (/total/.test(k)) process.stdout.write(`  ${k} ${v}\n`);
+    for (const [k, v] of Object.entries(m)) if (/total|cache_/.test(k)) process.stdout.write(`  ${k} ${v}\n`);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   } finally {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { LoadSampler } from './lib/measure.js';
 import type { Scenario, ScenarioResult } from './lib/result.js';
 import { r1MattermostDown, r2StreamCuts, r3Kill9, r4IdentityRotation } from './scenarios/faults.js';
-import { p4Operator } from './scenarios/operator.js';
+import { p4iOperatorIdle, p4mOperatorWithSecrets, p4Operator } from './scenarios/operator.js';
 import { p1Latency, p2Burst, p3Memory, p3MemoryWithHeapFlags, p5Startup } from './scenarios/perf.js';
 import { p6ManyRecipients } from './scenarios/recipients.js';
 import { n1ReviewClicks } from './scenarios/review.js';
@@ -22,6 +22,8 @@ const SCENARIOS: Record<string, Scenario> = {
   P3: p3Memory,
   P3F: p3MemoryWithHeapFlags,
   P4: p4Operator,
+  P4m: p4mOperatorWithSecrets,
+  P4i: p4iOperatorIdle,
   P5: p5Startup,
   P6: p6ManyRecipients,
   R1: r1MattermostDown,
@@ -170,12 +172,18 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const args = process.argv.slice(2).map((a) => a.toUpperCase());
+  const byUpper = new Map(Object.keys(SCENARIOS).map((id) => [id.toUpperCase(), id]));
+  const args = process.argv.slice(2).map((a) => byUpper.get(a.toUpperCase()) ?? a);
   for (const a of args) if (!SCENARIOS[a]) usage();
   // By default the long control-plane run (P4) goes last, so the relay figures are in even if it stalls.
   const selected = args.length
     ? args
-    : [...Object.keys(SCENARIOS).filter((id) => !OPTIONAL.has(id) && id !== 'P4'), 'P4'];
+    : [
+        ...Object.keys(SCENARIOS).filter((id) => !OPTIONAL.has(id) && !id.startsWith('P4')),
+        'P4i',
+        'P4m',
+        'P4',
+      ];
   const scale = Number(process.env.BENCH_SCALE ?? 1);
   if (!(scale > 0)) throw new Error(`BENCH_SCALE must be a positive number, got ${process.env.BENCH_SCALE}`);
   const results: Record<string, StoredResult> = existsSync(RESULTS)

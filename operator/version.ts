@@ -8,6 +8,8 @@ let cachedVersion: string | undefined;
 /** The version in package.json. */
 export function packageVersion(): string {
   if (cachedVersion) return cachedVersion;
+  // The bundle (dist/bundle, see the Makefile) has no package.json beside it: esbuild writes the version in.
+  if (process.env.TPM_BUNDLED_VERSION) return (cachedVersion = process.env.TPM_BUNDLED_VERSION);
   for (const root of ROOTS) {
     try {
       const pkg = JSON.parse(fs.readFileSync(new URL('package.json', root), 'utf8')) as {

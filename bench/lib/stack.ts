@@ -2,7 +2,7 @@
 // this process, and the relay as its own process (the built CLI, `teleport-mattermost start -c file`),
 // so its memory and CPU are its own and a kill -9 is a real one.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,7 +19,15 @@ import { startFakeTeleport, type FakeTeleport } from '../../test/teleport-server
 import { freePort, sleep } from './measure.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const CLI = path.resolve(here, '../../operator/cli/main.js');
+/** The CLI the image ships (dist/bundle, built by `make build`), else the compiled sources. */
+export const CLI = [
+  path.resolve(here, '../../bundle/main.mjs'),
+  path.resolve(here, '../../operator/cli/main.js'),
+].find((p) => existsSync(p))!;
+
+/** The image's NODE_OPTIONS (Dockerfile ENV): what a relay in a container runs with. */
+export const IMAGE_NODE_OPTIONS = '--max-semi-space-size=1';
+export const relayNodeOptions = (): string => process.env.BENCH_RELAY_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS;
 
 const REQUEST_ID_PROP = POST_PROPS.requestId;
 
@@ -162,11 +170,10 @@ listen_addr = "127.0.0.1:${healthPort}"
     },
     startRelay() {
       const spawnedAt = performance.now();
-      // BENCH_RELAY_NODE_OPTIONS: V8 flags for the relay process only (to try heap settings).
-      const nodeOptions = process.env.BENCH_RELAY_NODE_OPTIONS;
+      // The image's NODE_OPTIONS, or BENCH_RELAY_NODE_OPTIONS (V8 flags for the relay only, to try settings).
       const child = spawn(process.execPath, [CLI, 'start', '-c', configPath], {
         stdio: ['ignore', 'ignore', 'pipe'],
-        env: nodeOptions === undefined ? process.env : { ...process.env, NODE_OPTIONS: nodeOptions },
+        env: { ...process.env, NODE_OPTIONS: relayNodeOptions() },
       });
       child.stderr!.pipe(log, { end: false });
       let exited = false;

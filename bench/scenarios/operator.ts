@@ -129,6 +129,101 @@ async function writesAtRest(
   }
 }
 
+/** Runs bench/operator-scale.js N M and collects what it prints. */
+function runScaleScript(count: number, unrelated: number): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [SCRIPT, String(count), String(unrelated)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 8 * 60_000);
+    child.once('exit', (c) => {
+      clearTimeout(timer);
+      resolve({ code: c, out: text });
+    });
+  });
+}
+
+/** The cache metrics operator-scale.ts prints (`cache_objects{kind="Secret"} 2` ...). */
+function cacheLine(out: string): string {
+  const parts = [...out.matchAll(/^\s+cache_objects\{kind="([A-Za-z]+)"\} (\S+)$/gm)].map(
+    (m) => `${m[1]} ${m[2]}`,
+  );
+  const bytes = /^\s+cache_secret_data_bytes (\S+)$/m.exec(out)?.[1];
+  return parts.length ? `${parts.join(', ')}; Secret data ${bytes ?? '?'} B` : 'not printed';
+}
+
+const OPERATOR_ANCHOR =
+  'no operator in the Go plugin (its chart runs the plugin directly; the plugin idles at 26 MB RSS)';
+
+/** P4m: the operator's peak memory from cold with N resources plus 200 unrelated 512 KiB Secrets. */
+export async function p4mOperatorWithSecrets(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const count = scaled(500, opts);
+  const unrelated = scaled(200, opts);
+  const base = {
+    id: 'P4m',
+    title: `Operator memory: ${count} MattermostAccessPlugins from cold plus ${unrelated} unrelated 512 KiB Secrets`,
+    target: '≤ 128 MiB peak RSS, flat in the number of unrelated Secrets',
+  };
+  opts.log(`P4m: node dist/bench/operator-scale.js ${count} ${unrelated}`);
+  const { code, out } = await runScaleScript(count, unrelated);
+  const r = parseOperatorScale(out);
+  if (code !== 0 || r.peakMiB === undefined)
+    return {
+      ...base,
+      figures: [['exit code', String(code)]],
+      met: false,
+      notes: [`operator-scale.js failed:\n\n\`\`\`\n${out.slice(-1500)}\n\`\`\``],
+    };
+  return {
+    ...base,
+    figures: [
+      ['operator RSS peak (VmHWM) / 5 s later', `${r.peakMiB} MiB / ${r.steadyMiB} MiB`],
+      ['resources reconciled / Deployments', `${r.done} / ${r.total}, ${r.deployments}`],
+      ['time from operator start to all reconciled', `${r.seconds!.toFixed(1)} s`],
+      ['operator caches at the end (its own metrics)', cacheLine(out)],
+      ['anchor', OPERATOR_ANCHOR],
+    ],
+    headline: `peak ${r.peakMiB} MiB, ${r.steadyMiB} MiB 5 s later; ${r.done}/${r.total} in ${r.seconds!.toFixed(1)} s; cached: ${cacheLine(out)}`,
+    met: r.done === r.total && r.peakMiB <= 128,
+    notes: [
+      'RSS from /proc/<pid>/status of the operator process (the built CLI, no V8 flags). The unrelated Secrets are created before the operator starts, so its initial Secret list includes them.',
+    ],
+  };
+}
+
+/** P4i: the operator's idle memory with one resource. */
+export async function p4iOperatorIdle(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const base = {
+    id: 'P4i',
+    title: 'Operator memory idle with 1 MattermostAccessPlugin',
+    target: '≤ 64 MiB RSS',
+  };
+  opts.log('P4i: node dist/bench/operator-scale.js 1');
+  const { code, out } = await runScaleScript(1, 0);
+  const r = parseOperatorScale(out);
+  if (code !== 0 || r.steadyMiB === undefined)
+    return {
+      ...base,
+      figures: [['exit code', String(code)]],
+      met: false,
+      notes: [`operator-scale.js failed:\n\n\`\`\`\n${out.slice(-1500)}\n\`\`\``],
+    };
+  return {
+    ...base,
+    figures: [
+      ['operator RSS 5 s after the resource was reconciled (idle)', `${r.steadyMiB} MiB`],
+      ['operator RSS peak (VmHWM)', `${r.peakMiB} MiB`],
+      ['anchor: Go plugin idle RSS (issue 16, same machine)', '26 MB'],
+    ],
+    headline: `idle ${r.steadyMiB} MiB (peak ${r.peakMiB} MiB)`,
+    met: r.steadyMiB <= 64,
+    notes: ['RSS from /proc/<pid>/status of the operator process (the built CLI, no V8 flags).'],
+  };
+}
+
 export async function p4Operator(opts: ScenarioOptions): Promise<ScenarioResult> {
   const count = scaled(500, opts);
   const base = {
@@ -145,17 +240,7 @@ export async function p4Operator(opts: ScenarioOptions): Promise<ScenarioResult>
     };
   }
   opts.log(`P4: node dist/bench/operator-scale.js ${count}`);
-  const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = spawn(process.execPath, [SCRIPT, String(count)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 8 * 60_000);
-    child.once('exit', (c) => {
-      clearTimeout(timer);
-      resolve({ code: c, out: text });
-    });
-  });
+  const { code, out } = await runScaleScript(count, 0);
   const r = parseOperatorScale(out);
   if (code !== 0 || r.seconds === undefined) {
     return {

@@ -2,6 +2,7 @@
 // teleport-mattermost: the watcher (`start`), the Kubernetes operator (`operator`), and helpers.
 // Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import v8 from 'node:v8';
 import { DEFAULT_CONFIG_PATH } from '../config/defaults.js';
 import { EXAMPLE_CONFIG } from '../config/example.js';
 import { ConfigError, loadConfigFile } from '../config/load.js';
@@ -21,6 +22,17 @@ export const EXIT_USAGE = 2;
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 
 class UsageError extends Error {}
+
+/**
+ * V8's --optimize-for-size (which NODE_OPTIONS does not accept) for the long-running roles, set before
+ * they are loaded: V8 then grows the heap less eagerly and collects sooner. Measured with the watcher
+ * posting 1,000 requests (bench P3): RSS 175 -> 116 MiB, V8 heap 87 -> 29 MiB, same throughput.
+ * TPM_OPTIMIZE_FOR_SIZE=false turns it off.
+ */
+function preferSmallHeap(): void {
+  if (process.env.TPM_OPTIMIZE_FOR_SIZE === 'false') return;
+  v8.setFlagsFromString('--optimize-for-size');
+}
 
 const HELP: Record<string, string> = {
   main: `Usage: teleport-mattermost <command> [flags]
@@ -135,6 +147,7 @@ async function start(args: string[]): Promise<number> {
     config: config.source,
   });
 
+  preferSmallHeap();
   const { runWatcher } = await import('../relay/run.js');
   let handle: Awaited<ReturnType<typeof runWatcher>>;
   try {
@@ -224,6 +237,7 @@ async function operator(args: string[]): Promise<number> {
   const namespace = values['all-namespaces']
     ? undefined
     : ((values.namespace as string | undefined) ?? process.env.POD_NAMESPACE ?? undefined);
+  preferSmallHeap();
   const { runOperator } = await import('../controller/run.js');
   const { DEFAULT_WATCHER_IMAGE } = await import('../controller/defaults.js');
   logger.info('Starting teleport-mattermost operator', {

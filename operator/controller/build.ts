@@ -1,6 +1,7 @@
 // Pure builders of the objects the operator owns: the ConfigMap with the rendered TOML and the watcher
 // Deployment. Both are complete desired states for server-side apply (only the fields we manage).
 import type { V1ConfigMap, V1Deployment, V1OwnerReference, V1Volume } from '@kubernetes/client-node';
+import { watcherResources } from './resources.js';
 import {
   API_VERSION,
   APP_NAME,
@@ -155,6 +156,7 @@ export function buildDeployment(cr: MattermostAccessPlugin, inputs: DeploymentIn
     mounts.push({ name: 'mattermost-ca', mountPath: CA_DIR, readOnly: true });
   }
 
+  const sized = watcherResources(spec.resources);
   // User labels first so ours win; user annotations first so the hash cannot be overridden.
   const podLabels = { ...(spec.podLabels ?? {}), ...labels };
   const podAnnotations = { ...(spec.podAnnotations ?? {}), [CONFIG_HASH_ANNOTATION]: inputs.configHash };
@@ -213,7 +215,8 @@ export function buildDeployment(cr: MattermostAccessPlugin, inputs: DeploymentIn
                 periodSeconds: 20,
                 failureThreshold: 3,
               },
-              ...(spec.resources ? { resources: spec.resources } : {}),
+              resources: sized.resources,
+              ...(sized.env.length ? { env: sized.env } : {}),
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,

@@ -9,6 +9,8 @@ export const CONDITION = {
   IdentityValid: 'IdentityValid',
   /** Mirrored from the Deployment's Available condition. */
   Available: 'Available',
+  /** Only with spec.teleport.tbot: tbot's Deployment is available (mirrored like Available). */
+  TbotReady: 'TbotReady',
 } as const;
 export type ConditionType = (typeof CONDITION)[keyof typeof CONDITION];
 
@@ -27,6 +29,10 @@ export const REASON = {
   IdentityMalformed: 'IdentityMalformed',
   IdentityExpired: 'IdentityExpired',
   IdentityNotYetValid: 'IdentityNotYetValid',
+  /** Still valid, but so close to its expiry that its renewals (tbot's every 20 minutes) have stopped. */
+  IdentityNotRenewed: 'IdentityNotRenewed',
+  // TbotReady (besides the Deployment reasons below)
+  TbotSpecInvalid: 'TbotSpecInvalid',
   // Available
   DeploymentAvailable: 'DeploymentAvailable',
   DeploymentUnavailable: 'DeploymentUnavailable',
@@ -37,6 +43,7 @@ export const REASON = {
   ConfigInvalid: 'ConfigInvalid',
   IdentityInvalid: 'IdentityInvalid',
   NotAvailable: 'DeploymentNotAvailable',
+  TbotNotReady: 'TbotNotReady',
 } as const;
 export type Reason = (typeof REASON)[keyof typeof REASON];
 

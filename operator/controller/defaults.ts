@@ -66,6 +66,24 @@ export const IDENTITY_RECHECK_MAX_MS = 60 * 60_000;
 /** A CR whose Secret is missing is retried this often even without an event. */
 export const MISSING_SECRET_RETRY_MS = 30_000;
 
+/**
+ * tbot, when a CR sets spec.teleport.tbot: Teleport's distroless tbot image at a pinned Teleport version
+ * (spec.teleport.tbot.image overrides it), and the suffixes of the objects run for it.
+ */
+export const TBOT_TELEPORT_VERSION = '18.2.0';
+export const DEFAULT_TBOT_IMAGE = `public.ecr.aws/gravitational/tbot-distroless:${TBOT_TELEPORT_VERSION}`;
+export const TBOT_SUFFIX = '-tbot';
+export const TBOT_OUTPUT_SUFFIX = '-tbot-out';
+export const TBOT_CONTAINER = 'tbot';
+export const TBOT_APP_NAME = 'tbot';
+export const COMPONENT_TBOT = 'tbot';
+export const DEFAULT_TBOT_JOIN_METHOD = 'kubernetes';
+/**
+ * IdentityValid turns False this long before the identity expires: tbot renews every 20 minutes for
+ * 1-hour certificates, so an identity this close to its end has missed at least two renewals.
+ */
+export const IDENTITY_RENEWAL_MARGIN_MS = 15 * 60_000;
+
 export const DEFAULT_LEASE_NAME = 'teleport-mattermost-operator';
 export const LEASE_DURATION_S = 15;
 export const LEASE_RENEW_MS = 5_000;

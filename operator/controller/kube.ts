@@ -1,24 +1,27 @@
 // The operator's writes to the Kubernetes API, all through this one module so they are counted (the
 // api_writes_total metric) and refused when this replica is not the leader.
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1ConfigMap,
-  type V1Deployment,
-  type V1Secret,
-  type V1Service,
+import type {
+  KubernetesObject,
+  V1ConfigMap,
+  V1Deployment,
+  V1Secret,
+  V1Service,
 } from '@kubernetes/client-node';
 import type { Counter } from 'prom-client';
 import { API_VERSION, EVENT_COMPONENT, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION } from './defaults.js';
+import { rfc3339 } from './conditions.js';
 import { NotLeaderError } from './errors.js';
 import type { ClusterWriter } from './reconciler.js';
+import type { TbotOwnedKind } from './tbot.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginStatus } from './types.js';
 
-const SSA = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+import type { KubeApi } from './kubeapi.js';
+
+/** Server-side apply: the body is JSON (valid YAML), one field manager, conflicts forced. */
+const SSA = {
+  contentType: 'application/apply-patch+yaml',
+  query: { fieldManager: FIELD_MANAGER, force: true },
+};
 
 export interface KubeWriterHooks {
   isLeader(): boolean;
@@ -29,21 +32,21 @@ export interface KubeWriterHooks {
   observeService?(s: V1Service): void;
   observeSecret?(s: V1Secret): void;
   observePlugin(cr: MattermostAccessPlugin): void;
+  observeObject(kind: TbotOwnedKind, obj: KubernetesObject): void;
 }
 
-export class KubeClusterWriter implements ClusterWriter {
-  private readonly core: CoreV1Api;
-  private readonly apps: AppsV1Api;
-  private readonly custom: CustomObjectsApi;
+const TBOT_KIND_PATHS: Record<TbotOwnedKind, { resource: string; base: string }> = {
+  ServiceAccount: { resource: 'serviceaccounts', base: '/api/v1' },
+  Secret: { resource: 'secrets', base: '/api/v1' },
+  Role: { resource: 'roles', base: '/apis/rbac.authorization.k8s.io/v1' },
+  RoleBinding: { resource: 'rolebindings', base: '/apis/rbac.authorization.k8s.io/v1' },
+};
 
+export class KubeClusterWriter implements ClusterWriter {
   constructor(
-    kc: KubeConfig,
+    private readonly api: KubeApi,
     private readonly hooks: KubeWriterHooks,
-  ) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.apps = kc.makeApiClient(AppsV1Api);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
-  }
+  ) {}
 
   private guard(resource: string, verb: string): void {
     if (!this.hooks.isLeader()) throw new NotLeaderError();
@@ -52,45 +55,42 @@ export class KubeClusterWriter implements ClusterWriter {
 
   async applyConfigMap(cm: V1ConfigMap): Promise<void> {
     this.guard('configmaps', 'apply');
-    const live = await this.core.patchNamespacedConfigMap(
-      {
-        name: cm.metadata!.name!,
-        namespace: cm.metadata!.namespace!,
-        body: cm,
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      },
-      SSA,
+    const live = await this.api.request<V1ConfigMap>(
+      'PATCH',
+      `/api/v1/namespaces/${cm.metadata!.namespace!}/configmaps/${cm.metadata!.name!}`,
+      { ...SSA, body: cm },
     );
     this.hooks.observeConfigMap(live);
   }
 
   async applyDeployment(d: V1Deployment): Promise<void> {
     this.guard('deployments', 'apply');
-    const live = await this.apps.patchNamespacedDeployment(
-      {
-        name: d.metadata!.name!,
-        namespace: d.metadata!.namespace!,
-        body: d,
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      },
-      SSA,
+    const live = await this.api.request<V1Deployment>(
+      'PATCH',
+      `/apis/apps/v1/namespaces/${d.metadata!.namespace!}/deployments/${d.metadata!.name!}`,
+      { ...SSA, body: d },
     );
     this.hooks.observeDeployment(live);
   }
 
+  /** Server-side applies one of tbot's objects (ServiceAccount, Role, RoleBinding, its output Secret). */
+  async applyObject(kind: TbotOwnedKind, obj: KubernetesObject): Promise<void> {
+    const { resource, base } = TBOT_KIND_PATHS[kind];
+    this.guard(resource, 'apply');
+    const live = await this.api.request<KubernetesObject>(
+      'PATCH',
+      `${base}/namespaces/${obj.metadata!.namespace!}/${resource}/${obj.metadata!.name!}`,
+      { ...SSA, body: obj },
+    );
+    this.hooks.observeObject(kind, live);
+  }
+
   async applyService(svc: V1Service): Promise<void> {
     this.guard('services', 'apply');
-    const live = await this.core.patchNamespacedService(
-      {
-        name: svc.metadata!.name!,
-        namespace: svc.metadata!.namespace!,
-        body: svc,
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      },
-      SSA,
+    const live = await this.api.request<V1Service>(
+      'PATCH',
+      `/api/v1/namespaces/${svc.metadata!.namespace!}/services/${svc.metadata!.name!}`,
+      { ...SSA, body: svc },
     );
     this.hooks.observeService?.(live);
   }
@@ -99,11 +99,11 @@ export class KubeClusterWriter implements ClusterWriter {
   async createSecret(secret: V1Secret): Promise<boolean> {
     this.guard('secrets', 'create');
     try {
-      const live = await this.core.createNamespacedSecret({
-        namespace: secret.metadata!.namespace!,
-        body: secret,
-        fieldManager: FIELD_MANAGER,
-      });
+      const live = await this.api.request<V1Secret>(
+        'POST',
+        `/api/v1/namespaces/${secret.metadata!.namespace!}/secrets`,
+        { query: { fieldManager: FIELD_MANAGER }, body: { apiVersion: 'v1', kind: 'Secret', ...secret } },
+      );
       this.hooks.observeSecret?.(live);
       return true;
     } catch (err) {
@@ -114,15 +114,11 @@ export class KubeClusterWriter implements ClusterWriter {
 
   async applyStatus(cr: MattermostAccessPlugin, status: MattermostAccessPluginStatus): Promise<void> {
     this.guard(`${PLURAL}/status`, 'apply');
-    const live = (await this.custom.patchNamespacedCustomObjectStatus(
+    const live = await this.api.request<MattermostAccessPlugin>(
+      'PATCH',
+      `/apis/${GROUP}/${VERSION}/namespaces/${cr.metadata.namespace}/${PLURAL}/${cr.metadata.name}/status`,
       {
-        group: GROUP,
-        version: VERSION,
-        namespace: cr.metadata.namespace,
-        plural: PLURAL,
-        name: cr.metadata.name,
-        fieldManager: FIELD_MANAGER,
-        force: true,
+        ...SSA,
         body: {
           apiVersion: API_VERSION,
           kind: KIND,
@@ -130,8 +126,7 @@ export class KubeClusterWriter implements ClusterWriter {
           status,
         },
       },
-      SSA,
-    )) as MattermostAccessPlugin;
+    );
     this.hooks.observePlugin(live);
   }
 
@@ -143,9 +138,10 @@ export class KubeClusterWriter implements ClusterWriter {
   ): Promise<void> {
     this.guard('events', 'create');
     const now = new Date();
-    await this.core.createNamespacedEvent({
-      namespace: cr.metadata.namespace,
+    await this.api.request('POST', `/api/v1/namespaces/${cr.metadata.namespace}/events`, {
       body: {
+        apiVersion: 'v1',
+        kind: 'Event',
         metadata: { generateName: `${cr.metadata.name}.`, namespace: cr.metadata.namespace },
         involvedObject: {
           apiVersion: API_VERSION,
@@ -159,8 +155,8 @@ export class KubeClusterWriter implements ClusterWriter {
         reason,
         message: message.slice(0, 1024),
         source: { component: EVENT_COMPONENT },
-        firstTimestamp: now,
-        lastTimestamp: now,
+        firstTimestamp: rfc3339(now),
+        lastTimestamp: rfc3339(now),
         count: 1,
       },
     });

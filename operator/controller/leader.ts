@@ -3,11 +3,10 @@
 // own clock, from when it last saw the record change), and every write uses the Lease's resourceVersion,
 // so two candidates can never both succeed. The leader renews every renewMs; any failed renewal gives up
 // leadership at once (a stale leader must stop writing before another may start).
-import { ApiException, type CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
+import { KubeApiError, type KubeApi } from './kubeapi.js';
 
-/** The Lease as JSON. (The typed CoordinationV1Api serialises MicroTime without microseconds, which
- * the API server rejects, so the Lease goes through the untyped CustomObjectsApi instead.) */
+/** The Lease as JSON (renewTime and acquireTime are MicroTime: RFC 3339 with microseconds). */
 interface LeaseJson {
   apiVersion: 'coordination.k8s.io/v1';
   kind: 'Lease';
@@ -21,7 +20,8 @@ interface LeaseJson {
   };
 }
 
-const LEASE = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' } as const;
+const leasesPath = (namespace: string) => `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
+const isCode = (err: unknown, code: number) => err instanceof KubeApiError && err.code === code;
 
 /** RFC 3339 with microseconds, as metav1.MicroTime requires. */
 export function microTime(d: Date): string {
@@ -51,7 +51,7 @@ export class LeaderElector {
   private observedAt = 0;
 
   constructor(
-    private readonly api: CustomObjectsApi,
+    private readonly api: KubeApi,
     private readonly opts: LeaderElectionOptions,
     private readonly callbacks: LeaderCallbacks,
     private readonly logger: Logger,
@@ -72,13 +72,13 @@ export class LeaderElector {
     if (this.leader) {
       this.setLeader(false);
       try {
-        const ref = { ...LEASE, name: this.opts.name, namespace: this.opts.namespace };
-        const lease = (await this.api.getNamespacedCustomObject(ref)) as LeaseJson;
+        const url = `${leasesPath(this.opts.namespace)}/${this.opts.name}`;
+        const lease = await this.api.request<LeaseJson>('GET', url);
         if (lease.spec?.holderIdentity === this.opts.identity) {
           lease.spec.holderIdentity = null;
           lease.spec.leaseDurationSeconds = 1;
           this.callbacks.onWrite?.('update');
-          await this.api.replaceNamespacedCustomObject({ ...ref, body: lease });
+          await this.api.request('PUT', url, { body: lease });
         }
       } catch (err) {
         this.logger.debug('Failed to release the leader Lease', { error: (err as Error).message });
@@ -94,10 +94,7 @@ export class LeaderElector {
     } catch (err) {
       this.logger.warn('Failed to acquire or renew the leader Lease', {
         lease: `${this.opts.namespace}/${this.opts.name}`,
-        error:
-          err instanceof ApiException
-            ? `HTTP ${err.code}: ${String(err.body).slice(0, 300)}`
-            : (err as Error).message,
+        error: (err as Error).message,
       });
     }
     if (this.stopped) return;
@@ -127,16 +124,15 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { name, namespace, identity, leaseDurationS } = this.opts;
     const now = microTime(new Date());
+    const url = `${leasesPath(namespace)}/${name}`;
     let lease: LeaseJson;
     try {
-      lease = (await this.api.getNamespacedCustomObject({ ...LEASE, name, namespace })) as LeaseJson;
+      lease = await this.api.request<LeaseJson>('GET', url);
     } catch (err) {
-      if (!(err instanceof ApiException && err.code === 404)) throw err;
+      if (!isCode(err, 404)) throw err;
       this.callbacks.onWrite?.('create');
       try {
-        await this.api.createNamespacedCustomObject({
-          ...LEASE,
-          namespace,
+        await this.api.request('POST', leasesPath(namespace), {
           body: {
             apiVersion: 'coordination.k8s.io/v1',
             kind: 'Lease',
@@ -152,7 +148,7 @@ export class LeaderElector {
         });
         return true;
       } catch (e) {
-        if (e instanceof ApiException && e.code === 409) return false;
+        if (isCode(e, 409)) return false;
         throw e;
       }
     }
@@ -175,9 +171,9 @@ export class LeaderElector {
     };
     this.callbacks.onWrite?.('update');
     try {
-      await this.api.replaceNamespacedCustomObject({ ...LEASE, name, namespace, body: lease });
+      await this.api.request('PUT', url, { body: lease });
     } catch (err) {
-      if (err instanceof ApiException && err.code === 409) return false;
+      if (isCode(err, 409)) return false;
       throw err;
     }
     return true;

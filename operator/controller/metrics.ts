@@ -10,11 +10,23 @@ export interface OperatorMetrics {
   apiWrites: Counter<'resource' | 'verb'>;
   watchRestarts: Counter<'kind' | 'reason'>;
   leader: Gauge;
+  cacheObjects: Gauge<'kind'>;
+  cachedSecretBytes: Gauge;
+}
+
+/** What the cache metrics read when scraped (set by run.ts once the caches exist). */
+export interface CacheStats {
+  /** Objects per cache: MattermostAccessPlugin, Deployment, ConfigMap, SecretMetadata, Secret. */
+  objects(): Record<string, number>;
+  secretDataBytes(): number;
 }
 
 const PREFIX = 'teleport_mattermost_operator_';
 
-export function createMetrics(queueDepth: () => number): OperatorMetrics {
+export function createMetrics(
+  queueDepth: () => number,
+  caches?: () => CacheStats | undefined,
+): OperatorMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: PREFIX });
   return {
@@ -55,6 +67,24 @@ export function createMetrics(queueDepth: () => number): OperatorMetrics {
       help: 'Watch restarts by kind and reason (closed, error, gone = relist).',
       labelNames: ['kind', 'reason'],
       registers: [registry],
+    }),
+    cacheObjects: new Gauge({
+      name: `${PREFIX}cache_objects`,
+      help: 'Objects held in the informer caches, by kind (Secret = Secrets whose data is cached, only referenced ones; SecretMetadata = referenced Secrets seen by the metadata-only watch).',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [kind, n] of Object.entries(caches?.()?.objects() ?? {})) this.set({ kind }, n);
+      },
+    }),
+    cachedSecretBytes: new Gauge({
+      name: `${PREFIX}cache_secret_data_bytes`,
+      help: 'Bytes of Secret data held in the cache (base64, referenced Secrets only).',
+      registers: [registry],
+      collect() {
+        this.set(caches?.()?.secretDataBytes() ?? 0);
+      },
     }),
     leader: new Gauge({
       name: `${PREFIX}leader`,

@@ -9,9 +9,19 @@
 //   4. status through the /status subresource, only when it changed; Events for condition transitions.
 // The pod-template hash covers the config text and the token (the watcher reads both only at start), not
 // the identity: tbot's renewals reach the pod through the directory mount and refresh_identity.
+// With spec.teleport.tbot, step 1b applies tbot's ServiceAccount, Role, RoleBinding, output Secret,
+// ConfigMap and Deployment (tbot.ts) before the identity is read, and TbotReady mirrors tbot's
+// Deployment. An identity that stops being renewed turns IdentityValid False before it expires
+// (IDENTITY_RENEWAL_MARGIN_MS).
 import { own } from '../config/dict.js';
 import { maskUrlCredentials } from '../observability/safe-text.js';
-import type { V1ConfigMap, V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1ConfigMap,
+  V1Deployment,
+  V1Secret,
+  V1Service,
+} from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import { checkValidity, IdentityError, parseIdentity } from '../teleport/identity.js';
 import { NotLeaderError } from './errors.js';
@@ -24,6 +34,7 @@ import {
   DEFAULT_TOKEN_KEY,
   GROUP,
   IDENTITY_RECHECK_MAX_MS,
+  IDENTITY_RENEWAL_MARGIN_MS,
   MISSING_SECRET_RETRY_MS,
 } from './defaults.js';
 import {
@@ -35,7 +46,15 @@ import {
   type RenderedConfig,
 } from './render.js';
 import { buildReviewKeySecret, buildReviewService, reviewEnabled, reviewKeyRef } from './review.js';
-import { computeStatus, isSubset, jsonEqual, type CheckResult } from './status.js';
+import { availability, computeStatus, isSubset, jsonEqual, type CheckResult } from './status.js';
+import {
+  buildTbotObjects,
+  genericTbotObjects,
+  tbotNames,
+  validateTbot,
+  withTbotDefaults,
+  type TbotOwnedKind,
+} from './tbot.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginStatus, SecretKeyRef } from './types.js';
 
 /** Annotation with the hash of the desired object last applied: a change (even a removal) re-applies. */
@@ -46,12 +65,16 @@ export interface ClusterReader {
   getSecret(namespace: string, name: string): V1Secret | undefined;
   getDeployment(namespace: string, name: string): V1Deployment | undefined;
   getConfigMap(namespace: string, name: string): V1ConfigMap | undefined;
+  /** tbot's ServiceAccount, Role, RoleBinding and output Secret (Secrets come from the Secret cache). */
+  getObject?(kind: TbotOwnedKind, namespace: string, name: string): KubernetesObject | undefined;
   getService?(namespace: string, name: string): V1Service | undefined;
 }
 
 export interface ClusterWriter {
   applyConfigMap(cm: V1ConfigMap): Promise<void>;
   applyDeployment(d: V1Deployment): Promise<void>;
+  /** Server-side apply of one of tbot's ServiceAccount, Role, RoleBinding or output Secret. */
+  applyObject?(kind: TbotOwnedKind, obj: KubernetesObject): Promise<void>;
   /** spec.review: the callback Service (server-side apply) and a generated key Secret (create once). */
   applyService?(svc: V1Service): Promise<void>;
   createSecret?(secret: V1Secret): Promise<boolean>;
@@ -171,9 +194,11 @@ export class Reconciler {
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
     const { reader, writer } = this.opts;
-    const cr = reader.getPlugin(namespace, name);
+    const raw = reader.getPlugin(namespace, name);
     // Gone: the API server's garbage collector removes the children through their owner references.
-    if (!cr || cr.metadata.deletionTimestamp) return {};
+    if (!raw || raw.metadata.deletionTimestamp) return {};
+    const cr = withTbotDefaults(raw);
+    const tbot = cr.spec.teleport?.tbot;
     const log = this.opts.logger.child({ namespace, name });
     const now = this.now();
     const generation = cr.metadata.generation ?? 0;
@@ -183,6 +208,8 @@ export class Reconciler {
     let rendered: RenderedConfig | undefined;
     let config: CheckResult;
     try {
+      const tbotProblems = validateTbot(raw);
+      if (tbotProblems.length > 0) throw new SpecError(tbotProblems);
       rendered = renderConfig(cr.spec, cr);
       const warnings = configWarnings(cr.spec, cr.metadata.annotations);
       config = {
@@ -242,6 +269,15 @@ export class Reconciler {
       }
     }
 
+    // 1b. tbot's objects (only from a valid spec), before the identity is read: the first run creates
+    // tbot's output Secret, which step 2 then reports on.
+    let tbotStatus: CheckResult | undefined;
+    if (tbot && rendered) {
+      await this.applyTbot(cr, log);
+    } else if (tbot) {
+      tbotStatus = { ok: false, reason: REASON.TbotSpecInvalid, message: config.message };
+    }
+
     // 2. Identity (parsed with the watcher's code, so both agree on what is valid).
     let identity: CheckResult;
     let expiresAt: Date | undefined;
@@ -261,15 +297,20 @@ export class Reconciler {
         idRef,
         DEFAULT_IDENTITY_KEY,
         'spec.teleport.identitySecretRef',
-        'tbot writes it once it has joined the cluster, or create it from `tctl auth sign --format=file` output',
+        tbot
+          ? `tbot (Deployment ${namespace}/${tbotNames(name).name}) writes it once it has joined Teleport; see the TbotReady condition`
+          : 'tbot writes it once it has joined the cluster, or create it from `tctl auth sign --format=file` output',
       );
+      const tbotPending = `Secret ${namespace}/${idRef.name} has no identity yet: tbot (Deployment ${namespace}/${tbotNames(name).name}) writes it once it has joined Teleport; see the TbotReady condition`;
       if (!found.ok) {
         identity = {
           ok: false,
           reason: found.missing === 'secret' ? REASON.IdentitySecretNotFound : REASON.IdentityKeyNotFound,
-          message: found.message,
+          message: tbot && found.missing === 'key' ? tbotPending : found.message,
         };
         requeue.push(MISSING_SECRET_RETRY_MS);
+      } else if (!found.value.trim() && tbot) {
+        identity = { ok: false, reason: REASON.IdentityKeyNotFound, message: tbotPending };
       } else {
         const source = `Secret ${namespace}/${idRef.name} key '${idKey}'`;
         // Without refresh_identity the watcher reads the identity only at start: a new one needs new pods.
@@ -280,13 +321,12 @@ export class Reconciler {
           expiresAt = parsed.notAfter;
           clusterName = parsed.clusterName;
           checkValidity(parsed, now);
-          identity = {
-            ok: true,
-            reason: REASON.IdentityValid,
-            message: `Identity of ${parsed.username} for cluster ${parsed.clusterName} is valid until ${parsed.notAfter.toISOString()}`,
-          };
-          // Come back when it expires, so the status turns False without any event.
-          requeue.push(Math.min(IDENTITY_RECHECK_MAX_MS, parsed.notAfter.getTime() - now.getTime() + 1000));
+          identity = renewalCheck(parsed, now, tbot ? tbotNames(name).name : undefined);
+          // Come back when it enters the renewal margin and when it expires, so the status changes
+          // without any event.
+          const untilExpiry = parsed.notAfter.getTime() - now.getTime() + 1000;
+          const untilMargin = untilExpiry - IDENTITY_RENEWAL_MARGIN_MS;
+          requeue.push(Math.min(IDENTITY_RECHECK_MAX_MS, untilMargin > 0 ? untilMargin : untilExpiry));
         } catch (err) {
           if (!(err instanceof IdentityError)) throw err;
           const reason =
@@ -341,6 +381,9 @@ export class Reconciler {
       }
     }
 
+    if (tbot && rendered) {
+      tbotStatus = availability(reader.getDeployment(namespace, tbotNames(name).name), 'tbot');
+    }
     if (rendered && reviewEnabled(cr.spec)) {
       const wait = await this.reconcileReview(cr, log);
       if (wait) requeue.push(wait);
@@ -357,6 +400,7 @@ export class Reconciler {
         ...(clusterName ? { identityClusterName: clusterName } : {}),
         deployment: reader.getDeployment(namespace, name),
         deploymentName: name,
+        ...(tbotStatus ? { tbot: tbotStatus } : {}),
         ...(configHash ? { configHash } : {}),
         ...(rendered
           ? { recipientCount: rendered.recipientCount }
@@ -371,7 +415,12 @@ export class Reconciler {
       await writer.applyStatus(cr, status);
       // Ready repeats the failing condition's message: one Event (and one log line) per message.
       const told = new Set<string>();
-      for (const type of [CONDITION.ConfigValid, CONDITION.IdentityValid, CONDITION.Ready]) {
+      for (const type of [
+        CONDITION.ConfigValid,
+        CONDITION.IdentityValid,
+        CONDITION.TbotReady,
+        CONDITION.Ready,
+      ]) {
         const before = findCondition(previous, type);
         const after = findCondition(status.conditions, type);
         if (!after || (before?.status === after.status && before.reason === after.reason)) continue;
@@ -422,4 +471,58 @@ export class Reconciler {
     }
     return wait;
   }
+
+  /** Applies what differs of tbot's objects (same skip rule as the watcher's children). */
+  private async applyTbot(cr: MattermostAccessPlugin, log: Logger): Promise<void> {
+    const { reader, writer } = this.opts;
+    if (!reader.getObject || !writer.applyObject) throw new Error('this cluster client cannot run tbot');
+    const ns = cr.metadata.namespace;
+    const objects = buildTbotObjects(cr, cr.spec.teleport.tbot!, this.opts.version);
+    for (const [kind, obj] of genericTbotObjects(objects)) {
+      const desired = withAppliedHash(obj);
+      // Of the output Secret only the metadata is ours (and a Secret cache may hold only metadata).
+      const compared = kind === 'Secret' ? { metadata: desired.metadata } : desired;
+      if (needsApply(compared, reader.getObject(kind, ns, obj.metadata!.name!))) {
+        await writer.applyObject(kind, desired);
+        log.info(`Applied tbot ${kind}`, { object: obj.metadata!.name });
+      }
+    }
+    const cm = withAppliedHash(objects.configMap);
+    if (needsApply(cm, reader.getConfigMap(ns, cm.metadata!.name!))) {
+      await writer.applyConfigMap(cm);
+      log.info('Applied tbot ConfigMap');
+    }
+    const deployment = withAppliedHash(objects.deployment);
+    if (needsApply(deployment, reader.getDeployment(ns, deployment.metadata!.name!))) {
+      await writer.applyDeployment(deployment);
+      log.info('Applied tbot Deployment');
+    }
+  }
+}
+
+/**
+ * IdentityValid for an identity that is valid now: False (IdentityNotRenewed) once it is within
+ * IDENTITY_RENEWAL_MARGIN_MS of its expiry, since whatever renews it (tbot every 20 minutes) has stopped.
+ */
+export function renewalCheck(
+  parsed: { username: string; clusterName: string; notAfter: Date },
+  now: Date,
+  tbotDeployment: string | undefined,
+): CheckResult {
+  const left = parsed.notAfter.getTime() - now.getTime();
+  if (left >= IDENTITY_RENEWAL_MARGIN_MS) {
+    return {
+      ok: true,
+      reason: REASON.IdentityValid,
+      message: `Identity of ${parsed.username} for cluster ${parsed.clusterName} is valid until ${parsed.notAfter.toISOString()}`,
+    };
+  }
+  const advice = tbotDeployment
+    ? `check tbot: kubectl logs deployment/${tbotDeployment}`
+    : 'check that tbot is running and renewing it, or write a new identity (`tctl auth sign --format=file`)';
+  return {
+    ok: false,
+    reason: REASON.IdentityNotRenewed,
+    message: `Identity of ${parsed.username} for cluster ${parsed.clusterName} expires at ${parsed.notAfter.toISOString()} (in ${Math.ceil(left / 60_000)} min) and has not been renewed; ${advice}`,
+  };
 }

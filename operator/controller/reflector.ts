@@ -3,8 +3,15 @@
 // resumes from the last resourceVersion it saw, after a capped backoff for errors; only when the server
 // says that version is gone (410 Gone / "too old resource version") does it list again, calling
 // onDelete for objects that vanished meanwhile. Handlers only enqueue keys, so they never block.
-import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+//
+// The cache holds only what the operator reads: `transform` trims each object before it is stored (by
+// default it drops managedFields and the last-applied annotation), and `keep` can leave objects out of the
+// cache altogether (the Secret metadata watch keeps only referenced Secrets); handlers still see every event.
+import type { KubernetesObject } from '@kubernetes/client-node'; // types only: erased at build
 import type { Logger } from '../observability/logger.js';
+import type { KubeApi, WatchHandle } from './kubeapi.js';
+
+export type { KubernetesObject };
 
 export interface ListResult<T> {
   items: T[];
@@ -18,10 +25,16 @@ export interface ReflectorHandlers<T> {
 
 export interface ReflectorOptions<T> {
   kind: string;
-  kubeConfig: KubeConfig;
+  api: KubeApi;
   /** Collection path to watch, e.g. /apis/apps/v1/namespaces/ns/deployments. */
   path: string;
   labelSelector?: string;
+  /** Accept header of the watch (e.g. PartialObjectMetadata); the list function chooses its own. */
+  accept?: string;
+  /** Trims an object before it is cached and handed to handlers (default: stripBulk). */
+  transform?: (obj: T) => T;
+  /** Objects for which this returns false are not cached (their events still reach the handlers). */
+  keep?: (obj: T) => boolean;
   list: () => Promise<ListResult<T>>;
   handlers: ReflectorHandlers<T>;
   logger: Logger;
@@ -36,12 +49,17 @@ export function objectKey(obj: KubernetesObject): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
 /**
- * Drops metadata.managedFields before caching: the operator never reads them, and they are often the
- * largest part of an object (controller-runtime's TransformStripManagedFields does the same).
+ * Drops metadata.managedFields and kubectl's last-applied annotation before caching: the operator never
+ * reads them, and they are often the largest part of an object (controller-runtime's
+ * TransformStripManagedFields does the same for the first).
  */
-export function stripManagedFields<T extends KubernetesObject>(obj: T): T {
-  if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+export function stripBulk<T extends KubernetesObject>(obj: T): T {
+  const md = obj.metadata;
+  if (md?.managedFields) delete md.managedFields;
+  if (md?.annotations?.[LAST_APPLIED] !== undefined) delete md.annotations[LAST_APPLIED];
   return obj;
 }
 
@@ -59,7 +77,7 @@ function isGone(err: unknown): boolean {
 export class Reflector<T extends KubernetesObject> {
   private readonly cache = new Map<string, T>();
   private resourceVersion: string | undefined;
-  private abort: AbortController | undefined;
+  private abort: WatchHandle | undefined;
   private stopped = false;
   private synced = false;
   private errorDelayMs = 0;
@@ -83,7 +101,7 @@ export class Reflector<T extends KubernetesObject> {
         const code = (err as { code?: number }).code;
         this.opts.logger.warn(`Failed to list ${this.opts.kind}, retrying`, {
           path: this.opts.path,
-          error: code ? `HTTP ${code}` : (err as Error).message,
+          error: typeof code === 'number' ? `HTTP ${code}` : (err as Error).message,
           hint:
             code === 404
               ? 'is the MattermostAccessPlugin CRD installed?'
@@ -92,7 +110,8 @@ export class Reflector<T extends KubernetesObject> {
                 : undefined,
           retry_in_ms: delay,
         });
-        await new Promise((r) => setTimeout(r, delay).unref());
+        // Not unref()d: until the caches sync nothing else keeps the process alive.
+        await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(ERROR_BACKOFF_MAX_MS, delay * 2);
       }
     }
@@ -112,14 +131,28 @@ export class Reflector<T extends KubernetesObject> {
     return [...this.cache.values()];
   }
 
+  /** Objects in the cache (the cache_objects metric). */
+  size(): number {
+    return this.cache.size;
+  }
+
   /** Stores an object the operator itself just wrote, unless the watch already delivered a newer one. */
   observe(obj: T): void {
-    stripManagedFields(obj);
+    obj = this.trim(obj);
     const key = objectKey(obj);
     const cur = this.cache.get(key);
     if (!cur || newerOrEqual(obj.metadata?.resourceVersion, cur.metadata?.resourceVersion)) {
-      this.cache.set(key, obj);
+      this.store(key, obj);
     }
+  }
+
+  private trim(obj: T): T {
+    return (this.opts.transform ?? stripBulk)(obj);
+  }
+
+  private store(key: string, obj: T): void {
+    if (!this.opts.keep || this.opts.keep(obj)) this.cache.set(key, obj);
+    else this.cache.delete(key);
   }
 
   stop(): void {
@@ -131,12 +164,13 @@ export class Reflector<T extends KubernetesObject> {
   private async relist(): Promise<void> {
     const result = await this.opts.list();
     const seen = new Set<string>();
-    for (const item of result.items) {
-      stripManagedFields(item);
+    for (const raw of result.items ?? []) {
+      // (an empty PartialObjectMetadataList comes with "items": null)
+      const item = this.trim(raw);
       const key = objectKey(item);
       seen.add(key);
       const old = this.cache.get(key);
-      this.cache.set(key, item);
+      this.store(key, item);
       if (old?.metadata?.resourceVersion !== item.metadata?.resourceVersion)
         this.opts.handlers.onUpsert(item, old);
     }
@@ -158,7 +192,8 @@ export class Reflector<T extends KubernetesObject> {
   private async watch(): Promise<void> {
     if (this.stopped) return;
     let gone = false;
-    const onEvent = (type: string, obj: T) => {
+    const onEvent = (type: string, raw: unknown) => {
+      const obj = raw as T;
       if (type === 'BOOKMARK') {
         this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
         return;
@@ -171,16 +206,16 @@ export class Reflector<T extends KubernetesObject> {
         return;
       }
       this.errorDelayMs = 0;
-      stripManagedFields(obj);
-      this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
-      const key = objectKey(obj);
+      const item = this.trim(obj);
+      this.resourceVersion = item.metadata?.resourceVersion ?? this.resourceVersion;
+      const key = objectKey(item);
       if (type === 'DELETED') {
         this.cache.delete(key);
-        this.opts.handlers.onDelete(obj);
+        this.opts.handlers.onDelete(item);
       } else {
         const old = this.cache.get(key);
-        this.cache.set(key, obj);
-        this.opts.handlers.onUpsert(obj, old);
+        this.store(key, item);
+        this.opts.handlers.onUpsert(item, old);
       }
     };
     const onDone = (err: unknown) => {
@@ -205,7 +240,7 @@ export class Reflector<T extends KubernetesObject> {
       }
     };
     try {
-      this.abort = await new Watch(this.opts.kubeConfig).watch(
+      this.abort = this.opts.api.watch(
         this.opts.path,
         {
           resourceVersion: this.resourceVersion,
@@ -213,8 +248,9 @@ export class Reflector<T extends KubernetesObject> {
           timeoutSeconds: WATCH_TIMEOUT_S,
           labelSelector: this.opts.labelSelector,
         },
-        onEvent as (phase: string, obj: unknown) => void,
+        onEvent,
         onDone,
+        this.opts.accept,
       );
       if (this.stopped) this.abort.abort();
     } catch (err) {

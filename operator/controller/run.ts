@@ -4,20 +4,22 @@
 // Event sources only enqueue keys:
 // - a MattermostAccessPlugin: its own key, on create/delete and on changes to generation, labels,
 //   annotations or deletionTimestamp (status-only updates, including our own, are ignored);
-// - an owned Deployment or ConfigMap: the key of its controller owner reference;
+// - an owned Deployment or ConfigMap (the watcher's or tbot's), or tbot's ServiceAccount, Role or
+//   RoleBinding: the key of its controller owner reference;
 // - a Secret: every CR that references it (an in-memory index Secret -> CRs, kept from the CR cache);
 // - a resync timer: every CR, so missed events and wiped status heal.
+//
+// Memory: every cache is trimmed (reflector.ts), and Secrets are watched as metadata only; the data of the
+// Secrets a CR references is fetched just before its reconcile (secrets.ts), so unrelated Secrets, however
+// many and large, cost one small watch event each and are never kept.
 import { hostname } from 'node:os';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1ConfigMap,
-  type V1Deployment,
-  type V1Secret,
-  type V1Service,
+import type {
+  V1ConfigMap,
+  V1Deployment,
+  V1Role,
+  V1RoleBinding,
+  V1ServiceAccount,
+  V1Service,
 } from '@kubernetes/client-node';
 import { startHealthServer, type HealthServer } from '../observability/http.js';
 import type { Logger } from '../observability/logger.js';
@@ -38,21 +40,23 @@ import {
   PLURAL,
   VERSION,
 } from './defaults.js';
-import { shareConnections } from './connections.js';
 import { NotLeaderError } from './errors.js';
 import { KubeClusterWriter } from './kube.js';
-import { loadKubeConfig } from './kubeconfig.js';
+import { KubeApi, type KubeConfigLike } from './kubeapi.js';
 import { LeaderElector } from './leader.js';
-import { createMetrics, type OperatorMetrics } from './metrics.js';
+import { createMetrics, type CacheStats, type OperatorMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
 import { reviewKeyRef } from './review.js';
-import { objectKey, Reflector, type ListResult } from './reflector.js';
+import { objectKey, Reflector, type KubernetesObject, type ListResult } from './reflector.js';
+import { ReferencedSecrets } from './secrets.js';
 import { WorkQueue } from './queue.js';
+import { withTbotDefaults, type TbotOwnedKind } from './tbot.js';
 import type { MattermostAccessPlugin } from './types.js';
 import { packageVersion } from '../version.js';
 
 export interface OperatorOptions {
-  kubeConfig?: KubeConfig;
+  /** Connection settings (a @kubernetes/client-node KubeConfig fits); default in-cluster / $KUBECONFIG. */
+  kubeConfig?: KubeConfigLike;
   /** undefined = all namespaces. */
   namespace?: string;
   metricsAddr: string;
@@ -77,7 +81,8 @@ export interface OperatorHandle {
 }
 
 /** The Secrets a CR reads, as "namespace/name" keys. */
-export function referencedSecrets(cr: MattermostAccessPlugin): string[] {
+export function referencedSecrets(raw: MattermostAccessPlugin): string[] {
+  const cr = raw.spec?.teleport ? withTbotDefaults(raw) : raw;
   const ns = cr.metadata.namespace;
   const names = [
     cr.spec?.teleport?.identitySecretRef?.name,
@@ -101,6 +106,9 @@ export function specChanged(old: KubernetesObject | undefined, cur: KubernetesOb
   );
 }
 
+const PARTIAL_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+const PARTIAL_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+
 function ownerKey(obj: KubernetesObject): string | undefined {
   const ref = obj.metadata?.ownerReferences?.find(
     (r) => r.controller && r.kind === KIND && r.apiVersion.startsWith(`${GROUP}/`),
@@ -109,12 +117,8 @@ function ownerKey(obj: KubernetesObject): string | undefined {
 }
 
 export async function runOperator(opts: OperatorOptions, logger: Logger): Promise<OperatorHandle> {
-  const kc = opts.kubeConfig ?? loadKubeConfig();
+  const api = await KubeApi.create(opts.kubeConfig);
   const ns = opts.namespace;
-  const connections = shareConnections(kc);
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
 
   const queue = new WorkQueue({
     baseMs: BACKOFF_BASE_MS,
@@ -122,7 +126,11 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     qps: GLOBAL_QPS,
     burst: GLOBAL_BURST,
   });
-  const metrics = createMetrics(() => queue.len());
+  const caches: { stats?: CacheStats } = {}; // filled once the caches exist
+  const metrics = createMetrics(
+    () => queue.len(),
+    () => caches.stats,
+  );
   const secretIndex = new Map<string, Set<string>>();
   const secretsOf = new Map<string, string[]>();
   let leader = !opts.leaderElect;
@@ -131,12 +139,21 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
   const enqueue = (key: string | undefined) => {
     if (key && leader) queue.add(key);
   };
+  const secretData = new ReferencedSecrets(api, (key) => secretIndex.has(key));
+  /** Keeps secretIndex in step with a CR; a Secret's data is dropped once no CR references it. */
   const indexPlugin = (cr: MattermostAccessPlugin, present: boolean) => {
     const key = objectKey(cr);
-    for (const s of secretsOf.get(key) ?? []) secretIndex.get(s)?.delete(key);
-    secretsOf.delete(key);
-    if (!present) return;
-    const refs = referencedSecrets(cr);
+    const refs = present ? referencedSecrets(cr) : [];
+    for (const s of secretsOf.get(key) ?? []) {
+      if (refs.includes(s)) continue;
+      const users = secretIndex.get(s);
+      users?.delete(key);
+      if (users?.size === 0) {
+        secretIndex.delete(s);
+        secretData.release(s);
+      }
+    }
+    if (!present) return void secretsOf.delete(key);
     secretsOf.set(key, refs);
     for (const s of refs) {
       if (!secretIndex.has(s)) secretIndex.set(s, new Set());
@@ -148,23 +165,16 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
   const managedSelector = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
   const restart = (kind: string) => (reason: string) => metrics.watchRestarts.inc({ kind, reason });
 
+  const list =
+    <T>(path: string, labelSelector?: string, accept?: string) =>
+    () =>
+      api.request<ListResult<T>>('GET', path, { query: { labelSelector }, accept });
+  const pluginsPath = `/apis/${GROUP}/${VERSION}${nsPath}/${PLURAL}`;
   const plugins = new Reflector<MattermostAccessPlugin>({
     kind: KIND,
-    kubeConfig: kc,
-    path: `/apis/${GROUP}/${VERSION}${nsPath}/${PLURAL}`,
-    list: async () =>
-      (ns
-        ? await custom.listNamespacedCustomObject({
-            group: GROUP,
-            version: VERSION,
-            namespace: ns,
-            plural: PLURAL,
-          })
-        : await custom.listCustomObjectForAllNamespaces({
-            group: GROUP,
-            version: VERSION,
-            resourcePlural: PLURAL,
-          })) as ListResult<MattermostAccessPlugin>,
+    api,
+    path: pluginsPath,
+    list: list(pluginsPath),
     handlers: {
       onUpsert: (cr, old) => {
         indexPlugin(cr, true);
@@ -182,74 +192,135 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     onUpsert: (obj: KubernetesObject) => enqueue(ownerKey(obj)),
     onDelete: (obj: KubernetesObject) => enqueue(ownerKey(obj)),
   };
+  const deploymentsPath = `/apis/apps/v1${nsPath}/deployments`;
   const deployments = new Reflector<V1Deployment>({
     kind: 'Deployment',
-    kubeConfig: kc,
-    path: `/apis/apps/v1${nsPath}/deployments`,
+    api,
+    path: deploymentsPath,
     labelSelector: managedSelector,
-    list: () =>
-      ns
-        ? apps.listNamespacedDeployment({ namespace: ns, labelSelector: managedSelector })
-        : apps.listDeploymentForAllNamespaces({ labelSelector: managedSelector }),
+    list: list(deploymentsPath, managedSelector),
     handlers: ownedHandlers,
     logger,
     onRestart: restart('Deployment'),
   });
+  const configMapsPath = `/api/v1${nsPath}/configmaps`;
   const configMaps = new Reflector<V1ConfigMap>({
     kind: 'ConfigMap',
-    kubeConfig: kc,
-    path: `/api/v1${nsPath}/configmaps`,
+    api,
+    path: configMapsPath,
     labelSelector: managedSelector,
-    list: () =>
-      ns
-        ? core.listNamespacedConfigMap({ namespace: ns, labelSelector: managedSelector })
-        : core.listConfigMapForAllNamespaces({ labelSelector: managedSelector }),
+    list: list(configMapsPath, managedSelector),
     handlers: ownedHandlers,
     logger,
     onRestart: restart('ConfigMap'),
   });
+  // tbot's ServiceAccount, Role and RoleBinding (spec.teleport.tbot), label-selected like the others.
+  const tbotReflector = <T extends KubernetesObject>(kind: string, path: string) =>
+    new Reflector<T>({
+      kind,
+      api,
+      path,
+      labelSelector: managedSelector,
+      list: list(path, managedSelector),
+      handlers: ownedHandlers,
+      logger,
+      onRestart: restart(kind),
+    });
+  const serviceAccounts = tbotReflector<V1ServiceAccount>(
+    'ServiceAccount',
+    `/api/v1${nsPath}/serviceaccounts`,
+  );
+  const roles = tbotReflector<V1Role>('Role', `/apis/rbac.authorization.k8s.io/v1${nsPath}/roles`);
+  const roleBindings = tbotReflector<V1RoleBinding>(
+    'RoleBinding',
+    `/apis/rbac.authorization.k8s.io/v1${nsPath}/rolebindings`,
+  );
+  const servicesPath = `/api/v1${nsPath}/services`;
   const services = new Reflector<V1Service>({
     kind: 'Service',
-    kubeConfig: kc,
-    path: `/api/v1${nsPath}/services`,
+    api,
+    path: servicesPath,
     labelSelector: managedSelector,
-    list: () =>
-      ns
-        ? core.listNamespacedService({ namespace: ns, labelSelector: managedSelector })
-        : core.listServiceForAllNamespaces({ labelSelector: managedSelector }),
+    list: list(servicesPath, managedSelector),
     handlers: ownedHandlers,
     logger,
     onRestart: restart('Service'),
   });
-  const secretHandler = (s: V1Secret) => {
-    for (const key of secretIndex.get(objectKey(s)) ?? []) enqueue(key);
+  // Secrets: metadata only, and only referenced ones kept; a change of a referenced one marks its cached
+  // data stale and enqueues the CRs that use it.
+  const secretHandler = (s: KubernetesObject, deleted: boolean) => {
+    const key = objectKey(s);
+    const users = secretIndex.get(key);
+    if (!users) return;
+    if (secretData.invalidate(key, deleted ? undefined : s.metadata?.resourceVersion))
+      for (const cr of users) enqueue(cr);
   };
-  const secrets = new Reflector<V1Secret>({
+  const secretsPath = `/api/v1${nsPath}/secrets`;
+  const secrets = new Reflector<KubernetesObject>({
     kind: 'Secret',
-    kubeConfig: kc,
-    path: `/api/v1${nsPath}/secrets`,
-    list: () => (ns ? core.listNamespacedSecret({ namespace: ns }) : core.listSecretForAllNamespaces({})),
-    handlers: { onUpsert: secretHandler, onDelete: secretHandler },
+    api,
+    path: secretsPath,
+    accept: PARTIAL_METADATA,
+    list: list(secretsPath, undefined, PARTIAL_METADATA_LIST),
+    transform: (s) => ({
+      metadata: {
+        name: s.metadata?.name,
+        namespace: s.metadata?.namespace,
+        resourceVersion: s.metadata?.resourceVersion,
+      },
+    }),
+    keep: (s) => secretIndex.has(objectKey(s)),
+    handlers: { onUpsert: (s) => secretHandler(s, false), onDelete: (s) => secretHandler(s, true) },
     logger,
     onRestart: restart('Secret'),
   });
+  caches.stats = {
+    objects: () => ({
+      [KIND]: plugins.size(),
+      Deployment: deployments.size(),
+      ConfigMap: configMaps.size(),
+      SecretMetadata: secrets.size(),
+      Service: services.size(),
+      Secret: secretData.size(),
+    }),
+    secretDataBytes: () => secretData.dataBytes(),
+  };
+
+  const tbotCaches: Record<TbotOwnedKind, Reflector<KubernetesObject>> = {
+    ServiceAccount: serviceAccounts as unknown as Reflector<KubernetesObject>,
+    Role: roles as unknown as Reflector<KubernetesObject>,
+    RoleBinding: roleBindings as unknown as Reflector<KubernetesObject>,
+    Secret: secrets as unknown as Reflector<KubernetesObject>,
+  };
+  const allReflectors = [
+    plugins,
+    deployments,
+    configMaps,
+    secrets,
+    services,
+    serviceAccounts,
+    roles,
+    roleBindings,
+  ];
 
   const isLeader = () => leader;
-  const writer = new KubeClusterWriter(kc, {
+  const writer = new KubeClusterWriter(api, {
     isLeader,
     writes: metrics.apiWrites,
     observeConfigMap: (o) => configMaps.observe(o),
     observeDeployment: (o) => deployments.observe(o),
     observeService: (o) => services.observe(o),
-    observeSecret: (o) => secrets.observe(o),
+    observeSecret: (o) => secretData.observe(o),
     observePlugin: (o) => plugins.observe(o),
+    observeObject: (kind, o) => tbotCaches[kind].observe(o as never),
   });
   const reconciler = new Reconciler({
     reader: {
       getPlugin: (n, name) => plugins.get(n, name),
-      getSecret: (n, name) => secrets.get(n, name),
+      getSecret: (n, name) => secretData.get(n, name),
       getDeployment: (n, name) => deployments.get(n, name),
       getConfigMap: (n, name) => configMaps.get(n, name),
+      getObject: (kind, n, name) => tbotCaches[kind].get(n, name),
       getService: (n, name) => services.get(n, name),
     },
     writer,
@@ -270,6 +341,9 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       if (key === undefined) return;
       const end = metrics.reconcileDuration.startTimer();
       try {
+        const [crNs, crName] = key.split('/') as [string, string];
+        const cr = plugins.get(crNs, crName);
+        if (cr) await secretData.ensure(referencedSecrets(cr));
         const result = await reconciler.reconcile(key);
         queue.forget(key);
         if (result.requeueAfterMs !== undefined) {
@@ -299,13 +373,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
     }
   };
 
-  await Promise.all([
-    plugins.start(),
-    deployments.start(),
-    configMaps.start(),
-    secrets.start(),
-    services.start(),
-  ]);
+  await Promise.all(allReflectors.map((r) => r.start()));
   logger.info('Caches synced', {
     namespace: ns ?? '(all)',
     plugins: plugins.list().length,
@@ -320,7 +388,7 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
   let elector: LeaderElector | undefined;
   if (opts.leaderElect) {
     elector = new LeaderElector(
-      custom,
+      api,
       {
         name: opts.leaseName ?? DEFAULT_LEASE_NAME,
         namespace: opts.leaseNamespace ?? ns ?? process.env.POD_NAMESPACE ?? 'default',
@@ -354,6 +422,10 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       ['Deployment', deployments],
       ['ConfigMap', configMaps],
       ['Secret', secrets],
+      ['Service', services],
+      ['ServiceAccount', serviceAccounts],
+      ['Role', roles],
+      ['RoleBinding', roleBindings],
     ] as const) {
       if (!r.hasSynced()) return `${name} cache not synced`;
     }
@@ -363,10 +435,10 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
   try {
     health = await startHealthServer({ listenAddr: opts.metricsAddr, registry: metrics.registry, ready });
   } catch (err) {
-    for (const r of [plugins, deployments, configMaps, secrets, services]) r.stop();
+    for (const r of allReflectors) r.stop();
     queue.shutdown();
     await elector?.stop();
-    await connections.release();
+    api.close();
     throw new Error(`cannot listen on --metrics-addr ${opts.metricsAddr}: ${(err as Error).message}`, {
       cause: err,
     });
@@ -388,11 +460,11 @@ export async function runOperator(opts: OperatorOptions, logger: Logger): Promis
       clearInterval(resync);
       await elector?.stop();
       leader = false;
-      for (const r of [plugins, deployments, configMaps, secrets, services]) r.stop();
+      for (const r of allReflectors) r.stop();
       queue.shutdown();
       await Promise.all(workers);
       await health?.close();
-      await connections.release();
+      api.close();
       logger.info('Operator stopped');
     },
   };

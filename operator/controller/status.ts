@@ -28,15 +28,17 @@ export interface Observed {
   deploymentName: string;
   configHash?: string;
   recipientCount?: number;
+  /** Only with spec.teleport.tbot: whether tbot runs (TbotReady); absent removes that condition. */
+  tbot?: CheckResult;
 }
 
 /** Mirrors the Deployment's Available condition, taking an outdated observedGeneration as pending. */
-export function availability(d: V1Deployment | undefined): CheckResult {
+export function availability(d: V1Deployment | undefined, what = 'watcher'): CheckResult {
   if (!d) {
     return {
       ok: false,
       reason: REASON.DeploymentNotCreated,
-      message: 'The watcher Deployment has not been created yet; see the ConfigValid condition',
+      message: `The ${what} Deployment has not been created yet; see the ConfigValid condition`,
     };
   }
   const gen = d.metadata?.generation ?? 0;
@@ -59,7 +61,7 @@ export function availability(d: V1Deployment | undefined): CheckResult {
   return {
     ok: false,
     reason: REASON.DeploymentUnavailable,
-    message: `Deployment ${d.metadata?.name} is not available${available.message ? `: ${available.message}` : ''}; check its pods (kubectl describe pod -l app.kubernetes.io/instance=${d.metadata?.name})`,
+    message: `Deployment ${d.metadata?.name} is not available${available.message ? `: ${available.message}` : ''}; check its pods (kubectl describe deployment ${d.metadata?.name})`,
   };
 }
 
@@ -82,15 +84,19 @@ export function computeStatus(
   let ready: CheckResult;
   if (!o.config.ok) ready = { ok: false, reason: REASON.ConfigInvalid, message: o.config.message };
   else if (!o.identity.ok) ready = { ok: false, reason: REASON.IdentityInvalid, message: o.identity.message };
+  else if (o.tbot && !o.tbot.ok) ready = { ok: false, reason: REASON.TbotNotReady, message: o.tbot.message };
   else if (!available.ok) ready = { ok: false, reason: REASON.NotAvailable, message: available.message };
   else ready = { ok: true, reason: REASON.Ready, message: 'The watcher is configured and running' };
 
-  let conditions: Condition[] = previous?.conditions ?? [];
+  let conditions: Condition[] = (previous?.conditions ?? []).filter(
+    (c) => o.tbot || c.type !== CONDITION.TbotReady,
+  );
   for (const input of [
     cond(CONDITION.Ready, ready, o.generation),
     cond(CONDITION.ConfigValid, o.config, o.generation),
     cond(CONDITION.IdentityValid, o.identity, o.generation),
     cond(CONDITION.Available, available, o.generation),
+    ...(o.tbot ? [cond(CONDITION.TbotReady, o.tbot, o.generation)] : []),
   ]) {
     conditions = setCondition(conditions, input, now);
   }
@@ -99,6 +105,7 @@ export function computeStatus(
     CONDITION.ConfigValid,
     CONDITION.IdentityValid,
     CONDITION.Available,
+    CONDITION.TbotReady,
   ];
   conditions = [...conditions].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
 

@@ -15,10 +15,24 @@ export interface SecretKeyRef {
   key?: string;
 }
 
+/** spec.teleport.tbot: the operator runs tbot beside the watcher to keep the identity Secret fresh. */
+export interface TbotSpec {
+  clusterName: string;
+  joinMethod?: string;
+  /** Name of the join token in Teleport (default <name>-tbot). */
+  token?: string;
+  proxyAddress?: string;
+  authAddress?: string;
+  image?: string;
+}
+
 export interface MattermostAccessPluginSpec {
   teleport: {
+    /** Required unless tbot is set (then it defaults to tbot's proxy or auth address). */
     address: string;
+    /** Required unless tbot is set (then it is tbot's output Secret <name>-tbot-out, key identity). */
     identitySecretRef: SecretKeyRef;
+    tbot?: TbotSpec;
     refreshIdentity?: boolean;
     refreshIdentityInterval?: string;
   };

@@ -9,6 +9,8 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 chart="$root/charts/teleport-plugin-mattermost"
 guide_values="$root/test/fixtures/guide/teleport-mattermost-helm.yaml"
+# Upstream-style values with tbot (tbot.enabled, an empty teleport.address, crd.create).
+tbot_values="$chart/tests/values/tbot-upstream.yaml"
 TOOLS_DIR="${TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/teleport-plugin-mattermost/tools}"
 helm="$TOOLS_DIR/bin/helm"
 unittest="$TOOLS_DIR/bin/helm-unittest"
@@ -37,8 +39,10 @@ check() {
 check "CRD copy matches crds/" bash "$root/test/chart/sync-crds.sh" --check
 check "helm lint --strict (default values)" "$helm" lint --strict "$chart"
 check "helm lint --strict (the guide's values)" "$helm" lint --strict "$chart" --values "$guide_values"
+check "helm lint --strict (upstream-style tbot values)" "$helm" lint --strict "$chart" --values "$tbot_values"
 render() { "$helm" template teleport-plugin-mattermost "$chart" --namespace teleport "$@" >/dev/null; }
 check "helm template (the guide's values)" render --values "$guide_values"
+check "helm template (upstream-style tbot values)" render --values "$tbot_values"
 
 # rejected <values file>: install (helm template validates and renders as install does) and helm lint --strict
 # both refuse it, with the message on the file's first line ("# rejects: <message>") — so lint and install agree.

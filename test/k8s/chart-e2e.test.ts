@@ -202,9 +202,10 @@ describe('chart teleport-plugin-mattermost on a real API server', () => {
     expect(
       await can(namespace, sa, { group: 'coordination.k8s.io', resource: 'leases', verb: 'update' }),
     ).toBe(true);
-    // Secrets: create only (the review signing key the operator generates), never update or delete.
+    // Secrets: create (the review signing key; tbot's output Secret), update/patch (so the operator may grant
+    // tbot's Role those rights on its one Secret), never delete.
     expect(await can(namespace, sa, { resource: 'secrets', verb: 'create' })).toBe(true);
-    expect(await can(namespace, sa, { resource: 'secrets', verb: 'update' })).toBe(false);
+    expect(await can(namespace, sa, { resource: 'secrets', verb: 'update' })).toBe(true);
     expect(await can(namespace, sa, { resource: 'secrets', verb: 'delete' })).toBe(false);
     expect(await can(namespace, sa, { resource: 'pods', verb: 'delete' })).toBe(false);
     expect(await can(namespace, sa, { ...crs, verb: 'delete' })).toBe(false);

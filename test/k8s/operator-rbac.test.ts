@@ -7,6 +7,7 @@ import {
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
+  RbacAuthorizationV1Api,
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
@@ -104,7 +105,27 @@ it('reconciles with only the least-privilege Role', async () => {
   expect(errors.values.reduce((n, v) => n + v.value, 0)).toBe(0);
 });
 
-it('grants no write on Secrets, no spec writes on the resources and no deletes', async () => {
+it("creates tbot's objects with only that Role (Kubernetes lets it grant tbot's Role because it holds those rights)", async () => {
+  await applyPlugin(admin, ns, 'bot', {
+    ...baseSpec(),
+    teleport: { tbot: { clusterName: 'example.teleport.sh', proxyAddress: 'example.teleport.sh:443' } },
+  } as unknown as ReturnType<typeof baseSpec>);
+  const cr = await waitFor("TbotReady (tbot's objects applied)", async () => {
+    const c = await getPlugin(admin, ns, 'bot');
+    return condition(c, 'TbotReady') && condition(c, 'IdentityValid')?.reason === 'IdentityKeyNotFound'
+      ? c
+      : undefined;
+  });
+  expect(condition(cr, 'ConfigValid')!.status).toBe('True');
+  const role = await admin
+    .makeApiClient(RbacAuthorizationV1Api)
+    .readNamespacedRole({ namespace: ns, name: 'bot-tbot' });
+  expect(role.rules![0]!.resourceNames).toEqual(['bot-tbot-out']);
+  const errors = await operator!.metrics.reconcileErrors.get();
+  expect(errors.values.reduce((n, v) => n + v.value, 0)).toBe(0);
+});
+
+it('grants no spec writes on the resources and no deletes (Secret writes only for tbot)', async () => {
   const authz = admin.makeApiClient(AuthorizationV1Api);
   const can = async (verb: string, group: string, resource: string, subresource = '') => {
     const review = await authz.createSubjectAccessReview({
@@ -121,9 +142,16 @@ it('grants no write on Secrets, no spec writes on the resources and no deletes',
   expect(await can('patch', 'teleport-plugins.dev', 'mattermostaccessplugins', 'status')).toBe(true);
   expect(await can('patch', 'teleport-plugins.dev', 'mattermostaccessplugins')).toBe(false);
   expect(await can('update', 'teleport-plugins.dev', 'mattermostaccessplugins')).toBe(false);
-  // Secrets: create only (the review signing key it generates); never changed or deleted.
-  expect(await can('create', '', 'secrets')).toBe(true);
-  for (const verb of ['update', 'patch', 'delete']) expect(await can(verb, '', 'secrets')).toBe(false);
+  // create/patch: tbot's output Secret (metadata only); get/update/patch: Kubernetes lets the operator
+  // create tbot's Role (those verbs on one Secret) only if it holds them. Never delete.
+  for (const verb of ['create', 'update', 'patch']) expect(await can(verb, '', 'secrets')).toBe(true);
+  expect(await can('delete', '', 'secrets')).toBe(false);
+  for (const resource of ['roles', 'rolebindings']) {
+    expect(await can('create', 'rbac.authorization.k8s.io', resource)).toBe(true);
+    expect(await can('delete', 'rbac.authorization.k8s.io', resource)).toBe(false);
+    expect(await can('escalate', 'rbac.authorization.k8s.io', resource)).toBe(false);
+    expect(await can('bind', 'rbac.authorization.k8s.io', resource)).toBe(false);
+  }
   expect(await can('delete', '', 'services')).toBe(false);
   expect(await can('delete', 'apps', 'deployments')).toBe(false);
   expect(await can('delete', '', 'configmaps')).toBe(false);

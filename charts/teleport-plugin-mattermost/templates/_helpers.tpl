@@ -142,12 +142,108 @@ Input: a dict of user overrides.
 {{- end -}}
 
 {{/*
+The Teleport address the plugin connects to: teleport.address, else tbot's (upstream's coalesce).
+*/}}
+{{- define "tpm.teleportAddress" -}}
+{{- default "" (coalesce .Values.teleport.address .Values.tbot.teleportProxyAddress .Values.tbot.teleportAuthAddress) -}}
+{{- end -}}
+
+{{/*
+The identity Secret and its key: teleport.identitySecretName/identitySecretPath when set, else with tbot its
+output Secret <release>-tbot-out, key identity.
+*/}}
+{{- define "tpm.identitySecretName" -}}
+{{- if .Values.teleport.identitySecretName -}}
+{{- .Values.teleport.identitySecretName -}}
+{{- else if .Values.tbot.enabled -}}
+{{- include "tpm.tbot.outputSecret" . -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tpm.identitySecretKey" -}}
+{{- if or .Values.teleport.identitySecretName (not .Values.tbot.enabled) -}}
+{{- .Values.teleport.identitySecretPath -}}
+{{- else -}}
+identity
+{{- end -}}
+{{- end -}}
+
+{{/*
+tbot's names, as upstream's tbot subchart names them: <release>-tbot (the ServiceAccount the join token
+allows), its output Secret <release>-tbot-out, and the join token (tbot.token, default <release>-tbot).
+*/}}
+{{- define "tpm.tbot.fullname" -}}
+{{- printf "%s-tbot" (.Release.Name | trunc 54 | trimSuffix "-") -}}
+{{- end -}}
+
+{{- define "tpm.tbot.outputSecret" -}}
+{{- printf "%s-out" (include "tpm.tbot.fullname" .) -}}
+{{- end -}}
+
+{{- define "tpm.tbot.token" -}}
+{{- default (include "tpm.tbot.fullname" .) .Values.tbot.token -}}
+{{- end -}}
+
+{{/*
+The Teleport version whose tbot image the chart runs (tbot.teleportVersionOverride wins). Kept equal to
+TBOT_TELEPORT_VERSION in operator/controller/defaults.ts (a unit test checks).
+*/}}
+{{- define "tpm.tbot.teleportVersion" -}}
+18.2.0
+{{- end -}}
+
+{{- define "tpm.tbot.image" -}}
+{{- printf "%s:%s" .Values.tbot.image (default (include "tpm.tbot.teleportVersion" .) .Values.tbot.teleportVersionOverride | toString) -}}
+{{- end -}}
+
+{{/*
+tbot's labels: its own app.kubernetes.io/name, so no watcher selector matches tbot's pods.
+*/}}
+{{- define "tpm.tbot.selectorLabels" -}}
+app.kubernetes.io/name: tbot
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "tpm.tbot.labels" -}}
+helm.sh/chart: {{ include "tpm.chart" . }}
+{{ include "tpm.tbot.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: teleport-plugin-mattermost
+app.kubernetes.io/component: tbot
+{{- end -}}
+
+{{/*
+tbot's configuration (tbot config v2, the same document operator/controller/tbot-config.ts renders).
+*/}}
+{{- define "tpm.tbot.config" -}}
+version: v2
+{{- if .Values.tbot.teleportProxyAddress }}
+proxy_server: {{ .Values.tbot.teleportProxyAddress | quote }}
+{{- else }}
+auth_server: {{ .Values.tbot.teleportAuthAddress | quote }}
+{{- end }}
+onboarding:
+  join_method: {{ .Values.tbot.joinMethod | quote }}
+  token: {{ include "tpm.tbot.token" . | quote }}
+storage:
+  type: memory
+diag_addr: "0.0.0.0:3001"
+{{- if .Values.tbot.debug }}
+debug: true
+{{- end }}
+outputs:
+  - type: identity
+    destination:
+      type: kubernetes_secret
+      name: {{ include "tpm.tbot.outputSecret" . | quote }}
+{{- end -}}
+
+{{/*
 Fails early, with advice, on values the chart cannot honour and the schema cannot express.
 */}}
 {{- define "tpm.validate" -}}
-{{- if and .Values.tbot .Values.tbot.enabled -}}
-{{- fail "tbot.enabled=true is not supported by this chart: run tbot separately (its own chart) and set teleport.identitySecretName to the Secret it writes" -}}
-{{- end -}}
-{{- /* The rules the schema can express (required keys when mattermost.url is set, the operator's
-ServiceAccount, Teleport's upstream image) are in values.schema.json, so helm lint --strict applies them too. */ -}}
+{{- /* The rules the schema can express (required keys when mattermost.url is set, unless tbot provides the
+address and the identity Secret; tbot's addresses and clusterName; the operator's ServiceAccount; Teleport's
+upstream image) are in values.schema.json, so helm lint --strict applies them too. */ -}}
 {{- end -}}

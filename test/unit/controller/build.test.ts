@@ -129,6 +129,9 @@ describe('buildDeployment', () => {
     expect(p.spec!.containers[0]!.image).toBe('registry.local/plugin:dev');
     expect(p.spec!.containers[0]!.imagePullPolicy).toBe('Always');
     expect(p.spec!.containers[0]!.resources).toEqual({ limits: { memory: '128Mi' } });
+    expect(p.spec!.containers[0]!.env).toEqual([
+      { name: 'NODE_OPTIONS', value: '--max-semi-space-size=1 --max-old-space-size=48' },
+    ]);
     expect(p.spec).toMatchObject({
       nodeSelector: { pool: 'infra' },
       serviceAccountName: 'plugin',

@@ -1,7 +1,7 @@
 // The reconcile logic with in-memory reads and recorded writes (the real API server is covered by
 // test/k8s/operator*.test.ts).
 import { Writable } from 'node:stream';
-import type { V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import winston from 'winston';
 import { CONFIG_HASH_ANNOTATION } from '../../../operator/controller/defaults.js';
 import { Reconciler, type ClusterWriter } from '../../../operator/controller/reconciler.js';
@@ -20,6 +20,8 @@ class World implements ClusterWriter {
   secrets = new Map<string, V1Secret>();
   deployments = new Map<string, V1Deployment>();
   configMaps = new Map<string, V1ConfigMap>();
+  /** tbot's ServiceAccount/Role/RoleBinding, keyed kind/ns/name (its Secret goes to `secrets`). */
+  objects = new Map<string, KubernetesObject>();
   writes: string[] = [];
   events: Array<{ type: string; reason: string; message: string }> = [];
 
@@ -28,7 +30,21 @@ class World implements ClusterWriter {
     getSecret: (ns: string, n: string) => this.secrets.get(`${ns}/${n}`),
     getDeployment: (ns: string, n: string) => this.deployments.get(`${ns}/${n}`),
     getConfigMap: (ns: string, n: string) => this.configMaps.get(`${ns}/${n}`),
+    getObject: (kind: string, ns: string, n: string) =>
+      kind === 'Secret' ? this.secrets.get(`${ns}/${n}`) : this.objects.get(`${kind}/${ns}/${n}`),
   };
+
+  async applyObject(kind: string, obj: KubernetesObject) {
+    this.writes.push(kind.toLowerCase());
+    const key = `${obj.metadata!.namespace}/${obj.metadata!.name}`;
+    if (kind === 'Secret') {
+      // Server-side apply of metadata only: data written by others (tbot) stays.
+      const live = this.secrets.get(key);
+      this.secrets.set(key, { ...structuredClone(obj), ...(live?.data ? { data: live.data } : {}) });
+    } else {
+      this.objects.set(`${kind}/${key}`, structuredClone(obj));
+    }
+  }
 
   async applyConfigMap(cm: V1ConfigMap) {
     this.writes.push('configmap');
@@ -282,5 +298,130 @@ describe('Reconciler', () => {
     world.plugins.clear();
     expect(await reconciler.reconcile(`${NS}/mm`)).toEqual({});
     expect(world.writes).toEqual([]);
+  });
+});
+
+describe('Reconciler with spec.teleport.tbot', () => {
+  function withTbot(now = new Date()) {
+    const s = setup(now);
+    const cr = s.cr();
+    cr.spec.teleport = {
+      tbot: { clusterName: 'example.teleport.sh', proxyAddress: 'example.teleport.sh:443' },
+    } as typeof cr.spec.teleport;
+    s.world.secrets.delete(`${NS}/teleport-plugin-mattermost-identity`);
+    return s;
+  }
+
+  it("applies tbot's objects beside the watcher, reads tbot's output Secret, and then makes no writes", async () => {
+    const { world, reconciler, cr } = withTbot();
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(world.writes).toEqual([
+      'serviceaccount',
+      'role',
+      'rolebinding',
+      'secret',
+      'configmap',
+      'deployment',
+      'configmap',
+      'deployment',
+      'status',
+    ]);
+    expect(world.deployments.get(`${NS}/mm-tbot`)).toBeDefined();
+    expect(world.objects.get(`Role/${NS}/mm-tbot`)).toMatchObject({
+      rules: [{ resources: ['secrets'], resourceNames: ['mm-tbot-out'], verbs: ['get', 'update', 'patch'] }],
+    });
+    // The watcher connects to tbot's address and mounts tbot's output Secret.
+    const toml = world.configMaps.get(`${NS}/mm`)!.data!['teleport-mattermost.toml']!;
+    expect(toml).toContain('addr = "example.teleport.sh:443"');
+    const volumes = world.deployments.get(`${NS}/mm`)!.spec!.template.spec!.volumes!;
+    expect(volumes.find((v) => v.name === 'teleport-identity')!.secret!.secretName).toBe('mm-tbot-out');
+    // The empty Secret: tbot has not written yet.
+    expect(cond(cr(), 'IdentityValid')).toMatchObject({ status: 'False', reason: 'IdentityKeyNotFound' });
+    expect(cond(cr(), 'IdentityValid')!.message).toContain('tbot (Deployment teleport/mm-tbot)');
+    expect(cond(cr(), 'TbotReady')).toMatchObject({ status: 'False', reason: 'DeploymentPending' });
+    world.writes = [];
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(world.writes).toEqual([]);
+  });
+
+  it('turns IdentityValid True when tbot first writes the Secret, without touching a Deployment; renewals move the expiry', async () => {
+    const { world, reconciler, cr } = withTbot();
+    await reconciler.reconcile(`${NS}/mm`);
+    const watcher = structuredClone(world.deployments.get(`${NS}/mm`));
+    const tbot = structuredClone(world.deployments.get(`${NS}/mm-tbot`));
+    const first = identityFileText({ ca, ttlMs: 3600_000 });
+    world.secret('mm-tbot-out', { identity: first });
+    world.writes = [];
+    await reconciler.reconcile(`${NS}/mm`);
+    // The Secret lost our labels in this fake write, so it is re-applied; no Deployment is written.
+    expect(world.writes.filter((w) => w === 'deployment')).toEqual([]);
+    expect(cond(cr(), 'IdentityValid')).toMatchObject({ status: 'True', reason: 'IdentityValid' });
+    const expiry = Date.parse(cr().status!.identityExpiresAt!);
+    world.secret('mm-tbot-out', { identity: identityFileText({ ca, ttlMs: 7200_000 }) });
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(Date.parse(cr().status!.identityExpiresAt!)).toBeGreaterThan(expiry);
+    expect(world.deployments.get(`${NS}/mm`)).toEqual(watcher);
+    expect(world.deployments.get(`${NS}/mm-tbot`)).toEqual(tbot);
+  });
+
+  it('mirrors the tbot Deployment into TbotReady and Ready', async () => {
+    const { world, reconciler, cr } = withTbot();
+    world.secret('mm-tbot-out', { identity: identityFileText({ ca, ttlMs: 3600_000 }) });
+    await reconciler.reconcile(`${NS}/mm`);
+    const available = { observedGeneration: 1, conditions: [{ type: 'Available', status: 'True' }] };
+    world.deployments.get(`${NS}/mm`)!.status = available;
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(cond(cr(), 'Ready')).toMatchObject({ status: 'False', reason: 'TbotNotReady' });
+    world.deployments.get(`${NS}/mm-tbot`)!.status = { ...available, availableReplicas: 1 };
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(cond(cr(), 'TbotReady')).toMatchObject({ status: 'True', reason: 'DeploymentAvailable' });
+    expect(cond(cr(), 'Ready')).toMatchObject({ status: 'True' });
+  });
+
+  it('removes TbotReady when tbot is removed from the spec', async () => {
+    const { world, reconciler, cr } = withTbot();
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(cond(cr(), 'TbotReady')).toBeDefined();
+    cr().spec.teleport = {
+      address: 'teleport.example.com:443',
+      identitySecretRef: { name: 'mm-tbot-out' },
+    };
+    world.secret('mm-tbot-out', { identity: identityFileText({ ca, ttlMs: 3600_000 }) });
+    await reconciler.reconcile(`${NS}/mm`);
+    expect(cond(cr(), 'TbotReady')).toBeUndefined();
+  });
+
+  it('rejects contradictory tbot settings with every problem', async () => {
+    const { reconciler, cr } = withTbot();
+    cr().spec.teleport.tbot = { clusterName: '', proxyAddress: 'a.example.com:443', authAddress: 'b:3025' };
+    cr().spec.teleport.identitySecretRef = { name: 'other' };
+    await reconciler.reconcile(`${NS}/mm`);
+    const msg = cond(cr(), 'ConfigValid')!.message;
+    expect(msg).toContain('clusterName is missing');
+    expect(msg).toContain('exactly one of proxyAddress');
+    expect(msg).toContain("tbot's output Secret mm-tbot-out; remove identitySecretRef");
+    expect(cond(cr(), 'TbotReady')).toMatchObject({ status: 'False', reason: 'TbotSpecInvalid' });
+  });
+});
+
+describe('IdentityValid when renewals stop', () => {
+  it('goes False (IdentityNotRenewed) within the margin and comes back at the margin and at expiry', async () => {
+    const notBefore = new Date(Date.now() - 60_000);
+    const identity = identityFileText({ ca, ttlMs: 3600_000, notBefore });
+    const notAfter = notBefore.getTime() + 3600_000;
+    const early = setup(new Date(notAfter - 40 * 60_000));
+    early.world.secret('teleport-plugin-mattermost-identity', { identity });
+    const first = await early.reconciler.reconcile(`${NS}/mm`);
+    expect(cond(early.cr(), 'IdentityValid')!.status).toBe('True');
+    // Requeued for the moment it enters the 15-minute margin.
+    expect(Math.abs(first.requeueAfterMs! - (25 * 60_000 + 1000))).toBeLessThan(2000);
+
+    const late = setup(new Date(notAfter - 10 * 60_000));
+    late.world.secret('teleport-plugin-mattermost-identity', { identity });
+    const second = await late.reconciler.reconcile(`${NS}/mm`);
+    expect(cond(late.cr(), 'IdentityValid')).toMatchObject({ status: 'False', reason: 'IdentityNotRenewed' });
+    expect(cond(late.cr(), 'IdentityValid')!.message).toMatch(/\(in 10 min\) and has not been renewed/);
+    expect(cond(late.cr(), 'Ready')).toMatchObject({ status: 'False', reason: 'IdentityInvalid' });
+    expect(Math.abs(second.requeueAfterMs! - (10 * 60_000 + 1000))).toBeLessThan(2000);
   });
 });

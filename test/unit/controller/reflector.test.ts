@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { KubeApi } from '../../../operator/controller/kubeapi.js';
 import { Reflector, type ListResult } from '../../../operator/controller/reflector.js';
 import { silentLogger } from '../../../operator/observability/logger.js';
 
@@ -26,7 +27,7 @@ async function waitUntil(cond: () => boolean): Promise<void> {
 
 describe('Reflector', () => {
   let server: http.Server;
-  let kc: KubeConfig;
+  let api: KubeApi;
   const requests: URLSearchParams[] = [];
   let steps: Step[] = [];
 
@@ -38,7 +39,7 @@ describe('Reflector', () => {
       // No more steps: hold the watch open until the test ends.
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    kc = new KubeConfig();
+    const kc = new KubeConfig();
     const server_ = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     kc.loadFromOptions({
       clusters: [{ name: 'c', server: server_, skipTLSVerify: true }],
@@ -46,9 +47,11 @@ describe('Reflector', () => {
       contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
       currentContext: 'x',
     });
+    api = await KubeApi.create(kc);
   });
 
   afterAll(async () => {
+    api.close();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   });
@@ -70,7 +73,7 @@ describe('Reflector', () => {
     ];
     const r = new Reflector<KubernetesObject>({
       kind: 'Thing',
-      kubeConfig: kc,
+      api,
       path: '/apis/x/v1/things',
       list: async () => lists[Math.min(listCalls++, lists.length - 1)]!,
       handlers: {
@@ -101,7 +104,7 @@ describe('Reflector', () => {
   it('keeps the newer of a written object and the cached one', () => {
     const r = new Reflector<KubernetesObject>({
       kind: 'Thing',
-      kubeConfig: kc,
+      api,
       path: '/x',
       list: async () => ({ items: [] }),
       handlers: { onUpsert: () => {}, onDelete: () => {} },
@@ -110,5 +113,54 @@ describe('Reflector', () => {
     r.observe({ metadata: { name: 'a', namespace: 'ns', resourceVersion: '5', managedFields: [{}] } });
     r.observe({ metadata: { name: 'a', namespace: 'ns', resourceVersion: '4' } });
     expect(r.get('ns', 'a')!.metadata).toEqual({ name: 'a', namespace: 'ns', resourceVersion: '5' });
+  });
+
+  it('caches only what keep() accepts, trimmed, while handlers see every event', async () => {
+    const seen: string[] = [];
+    steps = [
+      events(
+        {
+          type: 'ADDED',
+          object: {
+            metadata: { name: 'big', namespace: 'ns', resourceVersion: '3' },
+            data: { x: 'y'.repeat(1000) },
+          },
+        },
+        {
+          type: 'MODIFIED',
+          object: { metadata: { name: 'ref', namespace: 'ns', resourceVersion: '4', managedFields: [{}] } },
+        },
+      ),
+    ];
+    requests.length = 0;
+    const r = new Reflector<KubernetesObject>({
+      kind: 'Thing',
+      api,
+      path: '/api/v1/secrets',
+      accept: 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
+      list: async () => ({ items: [obj('ref', '1'), obj('other', '2')], metadata: { resourceVersion: '2' } }),
+      transform: (o) => ({
+        metadata: {
+          name: o.metadata!.name,
+          namespace: o.metadata!.namespace,
+          resourceVersion: o.metadata!.resourceVersion,
+        },
+      }),
+      keep: (o) => o.metadata!.name === 'ref',
+      handlers: {
+        onUpsert: (o) => seen.push(`${o.metadata!.name}@${o.metadata!.resourceVersion}`),
+        onDelete: () => {},
+      },
+      logger: silentLogger(),
+    });
+    await r.start();
+    try {
+      await waitUntil(() => seen.length === 4);
+      expect(seen).toEqual(['ref@1', 'other@2', 'big@3', 'ref@4']);
+      expect(r.size()).toBe(1);
+      expect(r.list()).toEqual([{ metadata: { name: 'ref', namespace: 'ns', resourceVersion: '4' } }]);
+    } finally {
+      r.stop();
+    }
   });
 });
