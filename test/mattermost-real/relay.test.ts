@@ -174,15 +174,35 @@ describe('the relay against a real Mattermost', () => {
           : {}),
       });
       await until(() => relay.ready() === undefined, 20_000, 'relay ready');
+      // The relay paces itself by the limiter's headers (operator/mattermost/pacing.ts), so on its own it
+      // rarely meets a 429. Another client on the same address spends the same bucket meanwhile (the real
+      // limiter keys by remote address), as a busy Mattermost would: the relay must still meet real 429s.
+      let storming = true;
+      const competitor = (async () => {
+        while (storming) {
+          await fetch(`${limited!.url}/api/v4/users/me`, {
+            headers: { Authorization: `Bearer ${stack!.world.botToken}` },
+          }).then(
+            (r) => r.arrayBuffer(),
+            () => undefined,
+          );
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
       const ids = Array.from(
         { length: 30 },
         (_, i) => stack!.teleport.createRequest({ requestReason: `storm ${i}` }).id,
       );
-      await eventually(
-        async () => ids.every((id) => (stack!.teleport.pluginData(id)?.messages ?? '') !== ''),
-        90_000,
-        'every request recorded',
-      );
+      try {
+        await eventually(
+          async () => ids.every((id) => (stack!.teleport.pluginData(id)?.messages ?? '') !== ''),
+          90_000,
+          'every request recorded',
+        );
+      } finally {
+        storming = false;
+        await competitor;
+      }
       await relay.idle();
       const posts = await stack.world.posts(channelId);
       const counts = new Map<string, number>();

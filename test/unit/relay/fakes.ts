@@ -215,6 +215,15 @@ export class MemoryMattermost implements MattermostApi {
   failures: { kind: MattermostErrorKind; remaining: number; retryAfterMs?: number } | undefined;
   /** The next N createPost calls save the post, then fail (a timeout after the server saved it). */
   saveThenFail = 0;
+  /**
+   * What the next createPost calls answer, one entry per call: `unavailable` fails before saving (an
+   * ambiguous 503 for the client), `saveThenFail` saves then fails, `rateLimited` answers 429 (nothing saved).
+   */
+  createScript: Array<'unavailable' | 'saveThenFail' | 'rateLimited'> = [];
+  /** Channels whose calls fail for now (nothing done), e.g. a proxy in front of one team is down. */
+  readonly failingChannels = new Set<string>();
+  /** The next post into this channel is saved, then the channel fails (failingChannels) from its answer on. */
+  saveThenGoDown: string | undefined;
   /** Channels that answer 404 to posts. */
   readonly goneChannels = new Set<string>();
   calls = 0;
@@ -240,6 +249,12 @@ export class MemoryMattermost implements MattermostApi {
     }
   }
 
+  private failIn(channelId: string | undefined): void {
+    if (channelId !== undefined && this.failingChannels.has(channelId)) {
+      throw new MattermostError('Unavailable', 'injected: connection refused', undefined, undefined, true);
+    }
+  }
+
   async getMe(): Promise<MattermostUser> {
     this.gate();
     return this.bot;
@@ -254,6 +269,11 @@ export class MemoryMattermost implements MattermostApi {
 
   async createPost(post: NewPost): Promise<MattermostPost> {
     this.gate();
+    this.failIn(post.channelId);
+    const scripted = this.createScript.shift();
+    if (scripted === 'unavailable') throw new MattermostError('Unavailable', 'injected 503', 503);
+    if (scripted === 'rateLimited') throw new MattermostError('RateLimited', 'injected 429', 429, 5);
+    if (scripted === 'saveThenFail') this.saveThenFail++;
     if (this.goneChannels.has(post.channelId))
       throw new MattermostError('NotFound', 'channel not found', 404);
     if (post.rootId && !this.posts.some((p) => p.id === post.rootId)) {
@@ -276,6 +296,12 @@ export class MemoryMattermost implements MattermostApi {
       const root = this.posts.find((p) => p.id === saved.rootId) as RecordedPost;
       root.updateAt = now;
     }
+    if (this.saveThenGoDown === saved.channelId) {
+      // Saved, then the channel's calls fail (the answer and what follows are lost).
+      this.saveThenGoDown = undefined;
+      this.failingChannels.add(saved.channelId);
+      throw new MattermostError('Unavailable', 'request timed out', undefined);
+    }
     if (this.saveThenFail > 0) {
       this.saveThenFail--;
       throw new MattermostError('Unavailable', 'request timed out', undefined);
@@ -290,6 +316,7 @@ export class MemoryMattermost implements MattermostApi {
   ): Promise<MattermostPost> {
     this.gate();
     const post = this.posts.find((p) => p.id === postId);
+    this.failIn(post?.channelId);
     if (!post) throw new MattermostError('NotFound', 'post not found', 404);
     post.edits.push(post.message);
     post.message = message;
@@ -303,6 +330,7 @@ export class MemoryMattermost implements MattermostApi {
 
   async listPostsSince(channelId: string, sinceMs: number): Promise<MattermostPost[]> {
     this.gate();
+    this.failIn(channelId);
     this.searches++;
     // The fake's clock starts in the past; "since" from the relay's clock means "everything".
     void sinceMs;

@@ -28,11 +28,15 @@ afterEach(async () => {
   for (const w of watchers) await w.stop(1000);
 });
 
-async function start(roleToRecipients: Record<string, string[]> = { editor: [REVIEWER1] }, notify = false) {
+async function start(
+  roleToRecipients: Record<string, string[]> = { editor: [REVIEWER1] },
+  notify = false,
+  tuning: Partial<typeof FAST_TUNING> = {},
+) {
   const w = await runWatcher(testConfig(roleToRecipients, notify), logger, {
     teleport,
     mattermost,
-    tuning: FAST_TUNING,
+    tuning: { ...FAST_TUNING, ...tuning },
   });
   watchers.push(w);
   await until(() => w.ready() === undefined, 5000, 'ready');
@@ -210,6 +214,140 @@ describe('zero loss and no duplicates', () => {
     await w.idle();
     expect(mattermost.roots()).toHaveLength(1);
     expect(mattermost.searches).toBe(before);
+  });
+
+  // A budget no loaded machine runs out of: the counts below must come from one pass.
+  const ROOMY = { retry: { baseDelayMs: 2, maxDelayMs: 20, budgetMs: 60_000 } };
+
+  it('searches once after an ambiguous post failure, not again before each retry that follows a 429', async () => {
+    const w = await start(undefined, false, ROOMY);
+    const before = mattermost.searches;
+    mattermost.createScript = ['unavailable', 'rateLimited', 'rateLimited', 'rateLimited'];
+    teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(mattermost.searches - before).toBe(1);
+  });
+
+  it('searches once after an ambiguous reply failure, not again before each retry that follows a 429', async () => {
+    const w = await start(undefined, false, ROOMY);
+    const req = teleport.createRequest();
+    await w.idle();
+    const before = mattermost.searches;
+    mattermost.createScript = ['unavailable', 'rateLimited', 'rateLimited', 'rateLimited'];
+    teleport.review(req.id, { author: REVIEWER1, proposedState: 'APPROVED', reason: 'ok' });
+    await w.idle();
+    expect(mattermost.repliesTo(mattermost.roots()[0]!.id)).toHaveLength(1);
+    expect(mattermost.searches - before).toBe(1);
+  });
+
+  it('searches again after each ambiguous failure, and adopts the post the second one saved', async () => {
+    const w = await start(undefined, false, ROOMY);
+    const before = mattermost.searches;
+    mattermost.createScript = ['unavailable', 'rateLimited', 'saveThenFail', 'rateLimited'];
+    teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(mattermost.searches - before).toBe(2);
+  });
+
+  it('does not search again on a later pass when every create since the last search was a 429', async () => {
+    // Budget 0: one attempt per pass, so each entry below is one pass of its own.
+    const w = await start(undefined, false, { retry: { baseDelayMs: 2, maxDelayMs: 20, budgetMs: 0 } });
+    const before = mattermost.searches;
+    mattermost.createScript = ['unavailable', 'rateLimited', 'rateLimited', 'rateLimited'];
+    teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(mattermost.searches - before).toBe(1);
+  });
+
+  it('does not search on a later pass when every create so far was a 429', async () => {
+    const w = await start(undefined, false, { retry: { baseDelayMs: 2, maxDelayMs: 20, budgetMs: 0 } });
+    const before = mattermost.searches;
+    mattermost.createScript = ['rateLimited', 'rateLimited', 'rateLimited'];
+    teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(mattermost.searches - before).toBe(0);
+  });
+
+  it('edits the other threads while one thread cannot get its review reply yet', async () => {
+    const w = await start({ editor: [REVIEWER1, REVIEWER2] });
+    const req = teleport.createRequest();
+    await w.idle();
+    mattermost.failingChannels.add('dm-reviewer2');
+    teleport.review(req.id, { author: REVIEWER1, proposedState: 'APPROVED', reason: 'ok' });
+    teleport.setState(req.id, 'APPROVED');
+    const first = () => mattermost.roots().find((r) => r.channelId === 'dm-reviewer1')!;
+    await until(() => /APPROVED/.test(status(first().message) ?? ''), 5000, 'reviewer1 root edited');
+    mattermost.failingChannels.delete('dm-reviewer2');
+    await w.idle();
+    for (const root of mattermost.roots()) {
+      expect(status(root.message)).toMatch(/APPROVED/);
+      expect(mattermost.repliesTo(root.id)).toHaveLength(1);
+    }
+  });
+
+  it('edits an adopted root post: it shows the state it was made in, not the current one', async () => {
+    // A post saved although its call failed, adopted on a later pass after the request was approved.
+    const req = teleport.createRequest();
+    await teleport.updatePluginData(req.id, 'mattermost', {
+      user: req.user,
+      roles: 'editor',
+      mm_recipients: 'dm-reviewer1',
+      mm_post_intent_at: String(Date.now()),
+    });
+    const orphan = await mattermost.createPost({
+      channelId: 'dm-reviewer1',
+      message: 'posted while PENDING',
+      props: { teleport_request_id: req.id, teleport_post: 'request' },
+    });
+    teleport.review(req.id, { author: REVIEWER1, proposedState: 'APPROVED', reason: 'ok' });
+    teleport.setState(req.id, 'APPROVED');
+    const w = await start();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(status(mattermost.roots()[0]!.message)).toMatch(/APPROVED/);
+    expect(mattermost.repliesTo(orphan.id)).toHaveLength(1);
+    expect(data(req.id).resolution).toBe('APPROVED');
+  });
+
+  it('gives a root post recorded after the reviews were replied those replies, and edits it', async () => {
+    const w = await start({ editor: [REVIEWER1, REVIEWER2] });
+    mattermost.failingChannels.add('dm-reviewer2');
+    const req = teleport.createRequest();
+    await until(() => data(req.id).messages.length === 1, 5000, 'first root recorded');
+    teleport.review(req.id, { author: REVIEWER1, proposedState: 'APPROVED', reason: 'ok' });
+    teleport.setState(req.id, 'APPROVED');
+    await until(() => data(req.id).resolution === 'APPROVED', 5000, 'first root edited');
+    expect(data(req.id).reviewsCount).toBe(1);
+    mattermost.failingChannels.delete('dm-reviewer2');
+    await w.idle();
+    const roots = mattermost.roots();
+    expect(roots.map((r) => r.channelId).sort()).toEqual(['dm-reviewer1', 'dm-reviewer2']);
+    for (const root of roots) {
+      expect(status(root.message)).toMatch(/APPROVED/);
+      expect(mattermost.repliesTo(root.id)).toHaveLength(1);
+    }
+    expect(data(req.id).replyBackfill).toBeUndefined();
+  });
+
+  it('gives an adopted late root post the missed replies and the current text', async () => {
+    const w = await start({ editor: [REVIEWER1, REVIEWER2] });
+    // Its post is saved while PENDING although the call fails, and the channel keeps failing for a while.
+    mattermost.saveThenGoDown = 'dm-reviewer2';
+    const req = teleport.createRequest();
+    await until(() => data(req.id).messages.length === 1, 5000, 'first root recorded');
+    const late = mattermost.roots().find((r) => r.channelId === 'dm-reviewer2')!;
+    teleport.review(req.id, { author: REVIEWER1, proposedState: 'APPROVED', reason: 'ok' });
+    teleport.setState(req.id, 'APPROVED');
+    await until(() => data(req.id).resolution === 'APPROVED', 5000, 'first root edited');
+    mattermost.failingChannels.delete('dm-reviewer2');
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(2);
+    expect(status(mattermost.posts.find((p) => p.id === late.id)!.message)).toMatch(/APPROVED/);
+    expect(mattermost.repliesTo(late.id)).toHaveLength(1);
   });
 
   it('skips a channel that answers 404 and still posts to the others', async () => {
