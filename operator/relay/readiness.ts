@@ -165,12 +165,17 @@ export async function probeMattermost(
     if (signal.aborted) return;
     tick();
     if (readiness.mattermostUp) continue;
-    try {
-      await mattermost.getMe();
-      readiness.setMattermost('ok');
-    } catch (err) {
-      const state = mattermostStateOf(err);
-      if (state) readiness.setMattermost(state);
-    }
+    await checkMattermostNow(mattermost, readiness);
+  }
+}
+
+/** Asks Mattermost who we are (GET /users/me) and records what the answer says about reachability. */
+export async function checkMattermostNow(mattermost: MattermostApi, readiness: Readiness): Promise<void> {
+  try {
+    await mattermost.getMe();
+    readiness.setMattermost('ok');
+  } catch (err) {
+    const state = mattermostStateOf(err);
+    if (state) readiness.setMattermost(state);
   }
 }

@@ -8,7 +8,7 @@ import { readToken, tokenHeaderProblem } from '../config/load.js';
 import type { MattermostConfig } from '../config/types.js';
 import type { MattermostApi, NewPost } from '../mattermost/api.js';
 import { registerSecret, type Logger } from '../observability/logger.js';
-import { mattermostStateOf, type Readiness } from './readiness.js';
+import { checkMattermostNow, type Readiness } from './readiness.js';
 import { errorText } from './reconcile.js';
 
 export class SwappableMattermost implements MattermostApi {
@@ -113,13 +113,7 @@ export class TokenRotation {
     if (!factory) return;
     mattermost.swap(await factory(cfg));
     this.deps.onSwap();
-    try {
-      await mattermost.getMe();
-      readiness.setMattermost('ok');
-    } catch (err) {
-      const state = mattermostStateOf(err);
-      if (state) readiness.setMattermost(state);
-    }
+    await checkMattermostNow(mattermost, readiness);
   }
 
   /** When the token comes from a file, a new token there is taken (`update` returns the new settings). */
