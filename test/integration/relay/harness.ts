@@ -109,3 +109,17 @@ export async function until(check: () => boolean, timeoutMs = 15_000, what = 'co
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** idle(), but failing clearly when a request keeps being re-queued (a refusal retried for ever). */
+export async function settle(relay: WatcherInternals, ms = 10_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    relay.idle(),
+    new Promise((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`relay did not settle in ${ms} ms (re-queued for ever?)`)),
+        ms,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

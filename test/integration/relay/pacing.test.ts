@@ -6,6 +6,7 @@ import { createMattermostClient } from '../../../operator/mattermost/client.js';
 import { silentLogger } from '../../../operator/observability/logger.js';
 import { runWatcher, type WatcherInternals } from '../../../operator/relay/run.js';
 import { REVIEWER1, TEAM_CHANNEL, TEST_TUNING, startStack, until, type Stack } from './harness.js';
+import { expectOneRootEach } from './root-posts.js';
 
 let stack: Stack;
 let relay: WatcherInternals | undefined;
@@ -43,18 +44,7 @@ async function burst(pacing: boolean): Promise<number> {
   const limited = stack.mattermost.requests().filter((r) => r.status === 429).length;
   stack.mattermost.setRateLimit(null);
 
-  for (const channelId of [stack.teamChannelId, stack.dmOf(REVIEWER1)!]) {
-    const counts = new Map<string, number>();
-    for (const p of stack.mattermost.rootPosts(channelId)) {
-      const id = String(p.props.teleport_request_id);
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-    expect({
-      missing: ids.filter((id) => !counts.has(id)),
-      duplicated: [...counts].filter(([, n]) => n > 1).map(([id]) => id),
-    }).toEqual({ missing: [], duplicated: [] });
-    expect(counts.get(warm)).toBe(1);
-  }
+  expectOneRootEach(stack, [stack.teamChannelId, stack.dmOf(REVIEWER1)!], [warm, ...ids]);
   if (pacing) {
     const metrics = await (await fetch(`http://127.0.0.1:${relay.httpPort}/metrics`)).text();
     expect(metrics).toMatch(/teleport_mattermost_mattermost_pacing_wait_seconds_count [1-9]/);

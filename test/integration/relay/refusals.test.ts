@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../../../operator/observability/logge
 import { decodePluginData } from '../../../operator/relay/plugindata.js';
 import { LOOKUP_CONCURRENCY } from '../../../operator/relay/resolver.js';
 import type { WatcherInternals } from '../../../operator/relay/run.js';
-import { REVIEWER1, REVIEWER2, TEAM_CHANNEL, startStack, until, type Stack } from './harness.js';
+import { REVIEWER1, REVIEWER2, TEAM_CHANNEL, settle, startStack, until, type Stack } from './harness.js';
 
 let stack: Stack;
 afterEach(async () => {
@@ -36,20 +36,6 @@ function capturingLogger(): { logger: Logger; lines: LogLine[] } {
     }),
   );
   return { logger, lines };
-}
-
-/** idle(), but failing clearly when a request keeps being re-queued (the bugs retried for ever). */
-async function settle(relay: WatcherInternals, ms = 10_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    relay.idle(),
-    new Promise((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`relay did not settle in ${ms} ms (re-queued for ever?)`)),
-        ms,
-      );
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 async function readyRelay(logger?: Logger): Promise<WatcherInternals> {

@@ -8,6 +8,7 @@ import { createMattermostClient } from '../../../operator/mattermost/client.js';
 import { silentLogger } from '../../../operator/observability/logger.js';
 import { runWatcher } from '../../../operator/relay/run.js';
 import { REVIEWER1, TEAM_CHANNEL, TEST_TUNING, startStack, type Stack } from './harness.js';
+import { expectOneRootEach } from './root-posts.js';
 
 let stack: Stack;
 let stopRelay: (() => Promise<unknown>) | undefined;
@@ -66,16 +67,5 @@ it('under a tight rate limit: one search per ambiguous post failure, none after 
     postedAll: counts.posted === 2 * REQUESTS,
   }).toMatchObject({ searchedOncePerAmbiguous: true, fewerSearchesThanPosts: true, postedAll: true });
 
-  for (const channelId of [stack.teamChannelId, stack.dmOf(REVIEWER1)!]) {
-    const counts = new Map<string, number>();
-    for (const p of stack.mattermost.rootPosts(channelId)) {
-      const id = String(p.props.teleport_request_id);
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-    expect({
-      missing: ids.filter((id) => !counts.has(id)),
-      duplicated: [...counts].filter(([, n]) => n > 1).map(([id]) => id),
-    }).toEqual({ missing: [], duplicated: [] });
-    expect(counts.get(warm)).toBe(1);
-  }
+  expectOneRootEach(stack, [stack.teamChannelId, stack.dmOf(REVIEWER1)!], [warm, ...ids]);
 }, 150_000);
