@@ -1,8 +1,8 @@
 // The protocol floor of P1, run as its own process like the relay: the same clients the relay uses
 // (operator/teleport/client.ts, operator/mattermost/client.ts), doing by hand the calls the relay makes
-// before a root post is accepted — read plugin data, CAS write of the intent against what was read, two
-// posts in parallel — with no queue, logging or rendering in between. Prints per-step times as JSON.
-// (Until 204d99e the relay read the plugin data twice before the write.)
+// before a root post is accepted — CAS write of the intent against "no data", two posts in parallel with
+// a pending_post_id each — with no queue, logging or rendering in between. Prints per-step times as JSON.
+// (Until 204d99e the relay read the plugin data twice before the write; until a87428c once.)
 //
 //   node dist/bench/lib/protocol-floor.js <config.toml> <channelId> <perSecond> <requestId>...
 import { performance } from 'node:perf_hooks';
@@ -12,7 +12,6 @@ import { silentLogger } from '../../operator/observability/logger.js';
 import { connectTeleport } from '../../operator/teleport/client.js';
 
 interface FloorSteps {
-  getPluginData: number[];
   updatePluginData: number[];
   createPost: number[];
   total: number[];
@@ -26,7 +25,7 @@ async function main(): Promise<void> {
   const mattermost = createMattermostClient(config.mattermost, logger);
   await teleport.ping();
   await mattermost.getMe();
-  const steps: FloorSteps = { getPluginData: [], updatePluginData: [], createPost: [], total: [] };
+  const steps: FloorSteps = { updatePluginData: [], createPost: [], total: [] };
   const start = performance.now();
   const runs: Promise<void>[] = [];
   for (let i = 0; i < ids.length; i++) {
@@ -35,20 +34,25 @@ async function main(): Promise<void> {
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     runs.push(
       (async () => {
-        const t0 = performance.now();
-        await teleport.getPluginData(id, 'bench-floor');
         const t1 = performance.now();
         await teleport.updatePluginData(id, 'bench-floor', { intent: String(Date.now()) }, { intent: '' });
         const t3 = performance.now();
         await Promise.all([
-          mattermost.createPost({ channelId: channelId!, message: `floor ${id} a` }),
-          mattermost.createPost({ channelId: channelId!, message: `floor ${id} b` }),
+          mattermost.createPost({
+            channelId: channelId!,
+            message: `floor ${id} a`,
+            idempotencyKey: `${id}/a`,
+          }),
+          mattermost.createPost({
+            channelId: channelId!,
+            message: `floor ${id} b`,
+            idempotencyKey: `${id}/b`,
+          }),
         ]);
         const t4 = performance.now();
-        steps.getPluginData.push(t1 - t0);
         steps.updatePluginData.push(t3 - t1);
         steps.createPost.push(t4 - t3);
-        steps.total.push(t4 - t0);
+        steps.total.push(t4 - t1);
       })(),
     );
   }

@@ -28,6 +28,14 @@ export const CLI = [
 /** The image's NODE_OPTIONS (Dockerfile ENV): what a relay in a container runs with. */
 export const IMAGE_NODE_OPTIONS = '--max-semi-space-size=1';
 export const relayNodeOptions = (): string => process.env.BENCH_RELAY_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS;
+/** More environment for the relay only, e.g. BENCH_RELAY_ENV="MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=0". */
+const relayExtraEnv = (): Record<string, string> =>
+  Object.fromEntries(
+    (process.env.BENCH_RELAY_ENV ?? '')
+      .split(/\s+/)
+      .filter((kv) => kv.includes('='))
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
 
 const REQUEST_ID_PROP = POST_PROPS.requestId;
 
@@ -60,6 +68,12 @@ export interface BenchStack {
   recipients: number;
   /** performance.now() of the accepted root post per `${requestId}|${channelId}` (first one wins). */
   accepted: Map<string, number>;
+  /**
+   * performance.now() when the server began to create that root post (first one wins): what the relay's
+   * own latency ends at. The server then spends its save time (test/mattermost-server/model.ts) before
+   * `accepted`, as the real server writes to its database.
+   */
+  arrived: Map<string, number>;
   /** performance.now() when each request was created. */
   created: Map<string, number>;
   createRequest(partial?: Partial<AccessRequest>): AccessRequest;
@@ -89,6 +103,7 @@ export async function startBenchStack(
   const channel = mattermost.addChannel({ team: 'bench-team', name: 'access-requests', members: [bot.id] });
 
   const accepted = new Map<string, number>();
+  const arrived = new Map<string, number>();
   const created = new Map<string, number>();
   // Record the moment the server accepted each root post, with sub-millisecond resolution.
   const store = mattermost.store as unknown as {
@@ -96,12 +111,14 @@ export async function startBenchStack(
   };
   const original = store.createPost.bind(store);
   store.createPost = async (...args: unknown[]) => {
+    const started = performance.now();
     const result = await original(...args);
     const p = result.post;
     const id = p.props[REQUEST_ID_PROP];
     if (p.rootId === '' && typeof id === 'string' && p.props[POST_PROPS.kind] === 'request') {
       const key = `${id}|${p.channelId}`;
       if (!accepted.has(key)) accepted.set(key, performance.now());
+      if (!arrived.has(key)) arrived.set(key, started);
     }
     return result;
   };
@@ -162,6 +179,7 @@ listen_addr = "127.0.0.1:${healthPort}"
     channelId: channel.id,
     recipients: 2,
     accepted,
+    arrived,
     created,
     createRequest(partial) {
       const request = teleport.createRequest({ user: 'alice@example.com', roles: ['editor'], ...partial });
@@ -170,10 +188,12 @@ listen_addr = "127.0.0.1:${healthPort}"
     },
     startRelay() {
       const spawnedAt = performance.now();
-      // The image's NODE_OPTIONS, or BENCH_RELAY_NODE_OPTIONS (V8 flags for the relay only, to try settings).
-      const child = spawn(process.execPath, [CLI, 'start', '-c', configPath], {
+      // The image's NODE_OPTIONS, or BENCH_RELAY_NODE_OPTIONS (V8 flags for the relay only, to try settings);
+      // BENCH_RELAY_NODE_ARGS: node command-line flags that NODE_OPTIONS does not accept (e.g. --no-opt).
+      const nodeArgs = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+      const child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '-c', configPath], {
         stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, NODE_OPTIONS: relayNodeOptions() },
+        env: { ...process.env, NODE_OPTIONS: relayNodeOptions(), ...relayExtraEnv() },
       });
       child.stderr!.pipe(log, { end: false });
       let exited = false;

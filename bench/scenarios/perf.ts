@@ -31,7 +31,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const FLOOR_SCRIPT = path.resolve(here, '../lib/protocol-floor.js');
 
 interface FloorSteps {
-  getPluginData: number[];
   updatePluginData: number[];
   createPost: number[];
   total: number[];
@@ -57,13 +56,20 @@ async function warmUp(stack: BenchStack): Promise<void> {
     throw new Error('warm-up request not delivered');
 }
 
-/** A bare keep-alive POST /api/v4/posts loop against the same server: the floor of one post's cost. */
+/**
+ * A bare keep-alive POST /api/v4/posts loop against the same server: the floor of one post's cost. Each
+ * post carries a pending_post_id as the relay's do, so the server's save time is in both.
+ */
 async function barePostLoop(stack: BenchStack, count: number, perSecond: number): Promise<number[]> {
   const url = new URL(stack.mattermost.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   const post = (i: number) =>
     new Promise<number>((resolve, reject) => {
-      const body = JSON.stringify({ channel_id: stack.channelId, message: `floor ${i}` });
+      const body = JSON.stringify({
+        channel_id: stack.channelId,
+        message: `floor ${i}`,
+        pending_post_id: `floor-${process.pid}-${i}`,
+      });
       const t0 = performance.now();
       const req = http.request(
         {
@@ -116,6 +122,7 @@ export async function p1Latency(opts: ScenarioOptions): Promise<ScenarioResult> 
     await paced(stack, count, rate);
     const ok = await waitFor(() => stack.count().lost === 0, 60_000);
     const perPost: number[] = [];
+    const added: number[] = [];
     const perRequest: number[] = [];
     const byRequest = new Map<string, number[]>();
     for (const [key, at] of stack.accepted) {
@@ -123,6 +130,7 @@ export async function p1Latency(opts: ScenarioOptions): Promise<ScenarioResult> 
       if (before.has(id)) continue;
       const d = at - stack.created.get(id)!;
       perPost.push(d);
+      added.push(stack.arrived.get(key)! - stack.created.get(id)!);
       byRequest.set(id, [...(byRequest.get(id) ?? []), d]);
     }
     for (const ds of byRequest.values()) if (ds.length === 2) perRequest.push(Math.max(...ds));
@@ -136,23 +144,32 @@ export async function p1Latency(opts: ScenarioOptions): Promise<ScenarioResult> 
     const floor = summary(await barePostLoop(stack, scaled(2 * rate * 10, opts), 2 * rate));
     const proto = await protocolFloor(stack, scaled(rate * 10, opts), rate);
     const s = summary(perPost);
+    const a = summary(added);
     const both = summary(perRequest);
     const p50s = (xs: number[]) => ms(percentile(xs, 50));
     return {
       id: 'P1',
-      title: 'Latency: request PUT → accepted root post (50 req/s, 2 recipients)',
+      title:
+        'Latency added by the relay: request PUT → its root post reaches Mattermost (50 req/s, 2 recipients)',
       figures: [
         ['requests / root posts measured', `${count} / ${s.n}`],
-        ['per root post p50 / p99 / max', `${ms(s.p50)} / ${ms(s.p99)} / ${ms(s.max)}`],
+        [
+          'added by the relay, per root post (PUT → the post reaches the server) p50 / p99 / max',
+          `${ms(a.p50)} / ${ms(a.p99)} / ${ms(a.max)}`,
+        ],
+        [
+          'end to end, per root post (PUT → the server accepted it, after its save time) p50 / p99 / max',
+          `${ms(s.p50)} / ${ms(s.p99)} / ${ms(s.max)}`,
+        ],
         ['both posts of a request p50 / p99 / max', `${ms(both.p50)} / ${ms(both.p99)} / ${ms(both.max)}`],
         [
           `floor: bare keep-alive POST loop (${floor.n} posts at ${2 * rate}/s) p50 / p99 / max`,
           `${ms(floor.p50)} / ${ms(floor.p99)} / ${ms(floor.max)}`,
         ],
-        ['ratio relay p50 / bare post p50', `${(s.p50 / floor.p50).toFixed(1)}×`],
+        ['ratio end to end p50 / bare post p50', `${(s.p50 / floor.p50).toFixed(1)}×`],
         [
-          `floor: the relay's calls by hand from another process (${proto.total.length} at ${rate}/s): p50 of getPluginData / updatePluginData / 2 posts in parallel / whole chain (read + CAS + posts)`,
-          `${p50s(proto.getPluginData)} / ${p50s(proto.updatePluginData)} / ${p50s(proto.createPost)} / ${p50s(proto.total)} (p99 ${ms(percentile(proto.total, 99))})`,
+          `floor: the relay's calls by hand from another process (${proto.total.length} at ${rate}/s): p50 of updatePluginData / 2 posts in parallel / whole chain (CAS + posts)`,
+          `${p50s(proto.updatePluginData)} / ${p50s(proto.createPost)} / ${p50s(proto.total)} (p99 ${ms(percentile(proto.total, 99))})`,
         ],
         ['Teleport calls per request by the relay (whole run)', calls.join(', ')],
         [
@@ -161,11 +178,12 @@ export async function p1Latency(opts: ScenarioOptions): Promise<ScenarioResult> 
         ],
         ['relay CPU time for the whole run', relayCpu],
       ],
-      headline: `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}, max ${ms(s.max)}; bare post p50 ${ms(floor.p50)}; relay's call chain by hand p50 ${ms(percentile(proto.total, 50))}`,
-      target: 'p50 ≤ 5 ms, p99 ≤ 20 ms',
-      met: ok && s.p50 <= 5 && s.p99 <= 20,
+      headline: `added p50 ${ms(a.p50)}, p99 ${ms(a.p99)}, max ${ms(a.max)}; end to end p50 ${ms(s.p50)}, p99 ${ms(s.p99)}; bare post p50 ${ms(floor.p50)}; relay's call chain by hand p50 ${ms(percentile(proto.total, 50))}`,
+      target: 'added p50 ≤ 5 ms, p99 ≤ 20 ms',
+      met: ok && a.p50 <= 5 && a.p99 <= 20,
       notes: [
-        'PUT time = when the fake Teleport created the request (it emits the PUT event then); accepted = when the fake Mattermost stored the root post, both taken with performance.now() in the bench process. The relay is a separate process (the built CLI).',
+        'PUT time = when the fake Teleport created the request (it emits the PUT event then); reaches = when the fake Mattermost began to create the root post; accepted = when it had saved it, all taken with performance.now() in the bench process. The relay is a separate process (the built CLI).',
+        'The server holds every post that carries a pending_post_id (the relay’s all do) for its save time, 5 ms, as the real server writes to its database; that time is the server’s, so the target applies to the latency up to the post reaching the server. Until the fake modelled the save (2026-11-29) both figures were the same.',
       ],
     };
   } finally {
