@@ -1,9 +1,12 @@
 // Structured logging with secrets redacted before any output sees a line.
 //
-// Our own logger, not winston: issue 16 asks the watcher and the operator to idle at ≤ 64 MiB RSS, and
-// winston (with logform, readable-stream, async, fecha, colorspace, safe-stable-stringify…) cost
-// ~7.7 MiB RSS / 4 MiB anonymous just to import (Node 24, minified bundle), plus a stream pipeline per
-// line. All we need is four levels, child fields, two line formats and three outputs: this file.
+// Our own logger, not winston: issue 16 asks the watcher and the operator to idle at ≤ 64 MiB RSS.
+// winston and its 29 dependencies (logform, readable-stream, async, fecha, colorspace…) cost 7.7 MiB RSS
+// / 4 MiB anonymous to import into an empty Node 24 (minified), 146 KB of the bundle, and a stream
+// pipeline per line; in the running watcher, which loads Node's streams anyway, dropping it saved
+// ~1.5 MiB RSS idle (same-load A/B, 29 Nov 2026). It also lost the lines a file output had not flushed
+// when the CLI called process.exit (see fileSink). All we need is four levels, child fields, two line
+// formats and three outputs: this file.
 //
 // Redaction is built into the logger (not left to call sites) so that no level, format or output can
 // leak the Mattermost token, a private key or identity contents. The lines are those winston wrote:
@@ -88,7 +91,8 @@ const LINE_KEYS = ['level', 'message', 'timestamp'];
 
 /**
  * The event as winston built it: context fields, then the call's meta (which wins); a `message` in the
- * meta is appended to the message. Every field is redacted, secret-named keys entirely.
+ * meta is appended to the message; `level` and `timestamp` fields are the line's own, not overridden.
+ * Every field is redacted, secret-named keys entirely.
  */
 function toRecord(level: Severity, message: string, context: LogFields, meta?: LogFields): LogRecord {
   const fields: LogFields = { ...context, ...meta };
