@@ -4,7 +4,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { z } from 'zod';
 import {
   DEFAULT_HTTP_LISTEN_ADDR,
   DEFAULT_LOG_FORMAT,
@@ -18,7 +17,8 @@ import { parseDuration } from './duration.js';
 import { maskUrlCredentials } from '../observability/safe-text.js';
 import { dict } from './dict.js';
 import { closestKey } from './suggest.js';
-import { REVIEW_KEYS, reviewSchema, validateReview } from './review.js';
+import { REVIEW_KEYS, REVIEW_SHAPE, validateReview, type RawReview } from './review.js';
+import { checkMap, checkTable, show, type ShapeIssue, type StringCheck, type TableShape } from './shape.js';
 import type { LogFormat, PluginConfig, Severity } from './types.js';
 
 /** A configuration file is a few KB. */
@@ -97,109 +97,108 @@ export function isRecipient(s: string): boolean {
   return isEmail(s) || TEAM_CHANNEL.test(s);
 }
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
-  if (Array.isArray(value)) return 'a list';
-  if (value instanceof Date) return 'a date';
-  if (value !== null && typeof value === 'object') return 'a table';
-  return String(value);
+const positiveDuration: StringCheck = (s) =>
+  (parseDuration(s) ?? 0) > 0
+    ? undefined
+    : `must be a positive duration such as "1m" or "30s", got ${show(s)}`;
+const httpUrl: StringCheck = (s) =>
+  /^https?:\/\/[^/\s]+/i.test(s.trim())
+    ? undefined
+    : `must be an http(s) URL, got ${show(maskUrlCredentials(s))}`;
+const urlWithoutSpaces: StringCheck = (s) =>
+  isHttpUrl(s.trim())
+    ? undefined
+    : `must be a valid URL without spaces (write a space as %20), got ${show(maskUrlCredentials(s))}`;
+const severityName: StringCheck = (s) =>
+  s.toLowerCase() in SEVERITY_ALIASES ? undefined : `must be one of DEBUG, INFO, WARN, ERROR, got ${show(s)}`;
+const formatName: StringCheck = (s) =>
+  ['text', 'json'].includes(s.toLowerCase()) ? undefined : `must be "text" or "json", got ${show(s)}`;
+const listenAddr: StringCheck = (s) =>
+  /^(\[[^\]]+\]|[^:\s]*)?:?\d{1,5}$/.test(s.trim())
+    ? undefined
+    : `must look like ":8081" or "127.0.0.1:8081", got ${show(s)}`;
+const portInRange: StringCheck = (s) =>
+  Number(/(\d+)$/.exec(s.trim())?.[1] ?? 0) <= 65535 ? undefined : `port must be 0 to 65535, got ${show(s)}`;
+
+const str = { type: 'string' } as const;
+const bool = { type: 'boolean' } as const;
+
+/** What each key of each table holds (shape.ts); cross-key rules live in validate() below. */
+const SHAPE = {
+  teleport: {
+    addr: str,
+    auth_server: str,
+    identity: str,
+    refresh_identity: bool,
+    refresh_identity_interval: { type: 'string', checks: [positiveDuration] },
+    client_key: str,
+    client_crt: str,
+    root_cas: str,
+  },
+  mattermost: {
+    url: { type: 'string', checks: [httpUrl, urlWithoutSpaces] },
+    token: str,
+    recipients: { type: 'string list' },
+    ca_file: str,
+    notify_requester: bool,
+  },
+  log: {
+    output: str,
+    severity: { type: 'string', checks: [severityName] },
+    format: { type: 'string', checks: [formatName] },
+  },
+  http: { listen_addr: { type: 'string', checks: [listenAddr, portInRange] } },
+  review: REVIEW_SHAPE,
+} satisfies Record<string, TableShape>;
+
+interface RawConfig {
+  teleport?: Partial<{
+    addr: string;
+    auth_server: string;
+    identity: string;
+    refresh_identity: boolean;
+    refresh_identity_interval: string;
+    client_key: string;
+    client_crt: string;
+    root_cas: string;
+  }>;
+  mattermost?: Partial<{
+    url: string;
+    token: string;
+    recipients: string[];
+    ca_file: string;
+    notify_requester: boolean;
+  }>;
+  /** Prototype-free: role names are outside text. */
+  role_to_recipients?: Record<string, string | string[]>;
+  log?: Partial<{ output: string; severity: string; format: string }>;
+  http?: Partial<{ listen_addr: string }>;
+  review?: RawReview;
 }
-const typeMessage = (expected: string) => (iss: { input?: unknown }) =>
-  `must be ${expected}, got ${iss.input === undefined ? 'nothing' : show(iss.input)}`;
 
-const str = z.string({ error: typeMessage('a string') });
-const bool = z.boolean({ error: typeMessage('true or false') });
-const recipientList = z.array(str, { error: typeMessage('a list of strings') });
-
-// zod checks types and per-key formats; cross-key rules live in validate() below.
-const schema = z.object({
-  teleport: z
-    .object(
-      {
-        addr: str.optional(),
-        auth_server: str.optional(),
-        identity: str.optional(),
-        refresh_identity: bool.optional(),
-        refresh_identity_interval: str
-          .refine((s) => (parseDuration(s) ?? 0) > 0, {
-            error: (iss) => `must be a positive duration such as "1m" or "30s", got ${show(iss.input)}`,
-          })
-          .optional(),
-        client_key: str.optional(),
-        client_crt: str.optional(),
-        root_cas: str.optional(),
-      },
-      { error: typeMessage('a table ([teleport])') },
-    )
-    .optional(),
-  mattermost: z
-    .object(
-      {
-        url: str
-          .refine((s) => /^https?:\/\/[^/\s]+/i.test(s.trim()), {
-            error: (iss) => `must be an http(s) URL, got ${show(maskUrlCredentials(String(iss.input)))}`,
-            abort: true,
-          })
-          .refine((s) => isHttpUrl(s.trim()), {
-            error: (iss) =>
-              `must be a valid URL without spaces (write a space as %20), got ${show(maskUrlCredentials(String(iss.input)))}`,
-          })
-          .optional(),
-        token: str.optional(),
-        recipients: recipientList.optional(),
-        ca_file: str.optional(),
-        notify_requester: bool.optional(),
-      },
-      { error: typeMessage('a table ([mattermost])') },
-    )
-    .optional(),
-  role_to_recipients: z
-    .record(
-      z.string(),
-      z.union([str, recipientList], {
-        error: (iss) => `must be a string or a list of strings, got ${show(iss.input)}`,
-      }),
-      { error: typeMessage('a table ([role_to_recipients])') },
-    )
-    .optional(),
-  log: z
-    .object(
-      {
-        output: str.optional(),
-        severity: str
-          .refine((s) => s.toLowerCase() in SEVERITY_ALIASES, {
-            error: (iss) => `must be one of DEBUG, INFO, WARN, ERROR, got ${show(iss.input)}`,
-          })
-          .optional(),
-        format: str
-          .refine((s) => ['text', 'json'].includes(s.toLowerCase()), {
-            error: (iss) => `must be "text" or "json", got ${show(iss.input)}`,
-          })
-          .optional(),
-      },
-      { error: typeMessage('a table ([log])') },
-    )
-    .optional(),
-  http: z
-    .object(
-      {
-        listen_addr: str
-          .refine((s) => /^(\[[^\]]+\]|[^:\s]*)?:?\d{1,5}$/.test(s.trim()), {
-            error: (iss) => `must look like ":8081" or "127.0.0.1:8081", got ${show(iss.input)}`,
-            abort: true,
-          })
-          .refine((s) => Number(/(\d+)$/.exec(s.trim())?.[1] ?? 0) <= 65535, {
-            error: (iss) => `port must be 0 to 65535, got ${show(iss.input)}`,
-          })
-          .optional(),
-      },
-      { error: typeMessage('a table ([http])') },
-    )
-    .optional(),
-  review: reviewSchema(str, bool, typeMessage('a table ([review])')).optional(),
-});
-
-type RawConfig = z.infer<typeof schema>;
+/**
+ * Checks every section's types and formats. Returns the document with the offending keys (or whole
+ * sections) left out, and one issue per problem, in the order of the shape.
+ */
+function checkShape(doc: Record<string, unknown>): { raw: RawConfig; issues: ShapeIssue[] } {
+  const raw: Record<string, unknown> = {};
+  const issues: ShapeIssue[] = [];
+  const sections: [string, (value: unknown) => ReturnType<typeof checkTable>][] = [
+    ['teleport', (v) => checkTable('teleport', SHAPE.teleport, v)],
+    ['mattermost', (v) => checkTable('mattermost', SHAPE.mattermost, v)],
+    ['role_to_recipients', (v) => checkMap('role_to_recipients', { type: 'string or string list' }, v)],
+    ['log', (v) => checkTable('log', SHAPE.log, v)],
+    ['http', (v) => checkTable('http', SHAPE.http, v)],
+    ['review', (v) => checkTable('review', SHAPE.review, v)],
+  ];
+  for (const [name, check] of sections) {
+    if (!Object.hasOwn(doc, name) || doc[name] === undefined) continue;
+    const checked = check(doc[name]);
+    issues.push(...checked.issues);
+    if (checked.value) raw[name] = checked.value;
+  }
+  return { raw: raw as RawConfig, issues };
+}
 
 function unknownKeyWarnings(doc: Record<string, unknown>): string[] {
   const warnings: string[] = [];
@@ -282,20 +281,8 @@ export function readToken(file: string, problems: string[]): string {
   }
 }
 
-/** The role table's entries, `__proto__` included (zod's record drops it; the TOML parser keeps it). */
-function roleEntries(raw: RawConfig, rawRoles: unknown): [string, string | string[]][] {
-  const entries = Object.entries(raw.role_to_recipients ?? {});
-  if (rawRoles !== null && typeof rawRoles === 'object' && Object.hasOwn(rawRoles, '__proto__')) {
-    const value = (rawRoles as Record<string, unknown>)['__proto__'];
-    const parsed = z.union([str, recipientList]).safeParse(value);
-    if (parsed.success) entries.push(['__proto__', parsed.data]);
-  }
-  return entries;
-}
-
 function validate(
   raw: RawConfig,
-  rawRoles: unknown,
   opts: ParseOptions,
   problems: string[],
   warnings: string[],
@@ -381,9 +368,9 @@ function validate(
   });
 
   // [role_to_recipients], with upstream's replacement rule. Role names are outside text: the map has no
-  // prototype, and `__proto__` (which zod's record drops) is taken from the TOML document itself.
+  // prototype (`__proto__` is a role name like any other; shape.ts keeps it).
   const roleMap = dict<string[]>();
-  for (const [role, value] of roleEntries(raw, rawRoles)) {
+  for (const [role, value] of Object.entries(raw.role_to_recipients ?? {})) {
     const list = typeof value === 'string' ? [value] : value;
     list.forEach((r, i) => {
       if (!isRecipient(r.trim())) {
@@ -467,28 +454,19 @@ export function parseConfigText(text: string, source: string, opts: ParseOptions
   }
   const warnings = unknownKeyWarnings(doc);
   const problems: string[] = [];
-  // Report type errors, drop the offending keys, and still run the cross-key checks on the rest,
+  // Report type errors, leave the offending keys out, and still run the cross-key checks on the rest,
   // so one run shows every problem. `reported` keeps a dropped key from also being called "missing".
   const reported = new Set<string>();
-  let parsed = schema.safeParse(doc);
-  if (!parsed.success) {
-    const pruned = structuredClone(doc);
-    for (const issue of parsed.error.issues) {
-      const key = issue.path
-        .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
-        .join('');
-      problems.push(`${key || '(top level)'}: ${issue.message}`);
-      const [section, name] = issue.path.map(String);
-      if (section === undefined) continue;
-      reported.add(name === undefined ? section : `${section}.${name}`);
-      const table = pruned[section];
-      if (name === undefined || table === null || typeof table !== 'object') delete pruned[section];
-      else delete (table as Record<string, unknown>)[name];
-    }
-    parsed = schema.safeParse(pruned);
-    if (!parsed.success) throw new ConfigError(source, problems, warnings);
+  const { raw, issues } = checkShape(doc);
+  for (const issue of issues) {
+    const key = issue.path
+      .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+      .join('');
+    problems.push(`${key}: ${issue.message}`);
+    const [section, name] = issue.path.map(String);
+    reported.add(name === undefined ? String(section) : `${section}.${name}`);
   }
-  const config = validate(parsed.data, doc.role_to_recipients, opts, problems, warnings, reported);
+  const config = validate(raw, opts, problems, warnings, reported);
   if (problems.length > 0) throw new ConfigError(source, problems, warnings);
   config.source = source;
   return { config, warnings };

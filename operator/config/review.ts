@@ -2,7 +2,7 @@
 // setting the click handler needs must be present and sane, or the configuration is refused. Kept apart
 // from load.ts so the rest of the configuration reads as before.
 import fs from 'node:fs';
-import { z } from 'zod';
+import type { TableShape } from './shape.js';
 
 export const DEFAULT_REVIEW_LISTEN_ADDR = ':8082';
 export const DEFAULT_MATTERMOST_USER_ID_TRAIT = 'mattermost_user_id';
@@ -47,18 +47,15 @@ export function disabledReview(): ReviewConfig {
   };
 }
 
-export const reviewSchema = (str: z.ZodString, bool: z.ZodBoolean, tableError: z.core.$ZodErrorMap) =>
-  z.object(
-    {
-      enabled: bool.optional(),
-      listen_addr: str.optional(),
-      callback_url: str.optional(),
-      mattermost_user_id_trait: str.optional(),
-      allow_email_username_match: bool.optional(),
-      signing_key_file: str.optional(),
-    },
-    { error: tableError },
-  );
+/** The keys of [review] and what they hold (shape.ts). */
+export const REVIEW_SHAPE = {
+  enabled: { type: 'boolean' },
+  listen_addr: { type: 'string' },
+  callback_url: { type: 'string' },
+  mattermost_user_id_trait: { type: 'string' },
+  allow_email_username_match: { type: 'boolean' },
+  signing_key_file: { type: 'string' },
+} satisfies TableShape;
 
 export type RawReview = Partial<{
   enabled: boolean;

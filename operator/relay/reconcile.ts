@@ -25,7 +25,9 @@
  * starved the posts. A process remembers the posts it knows are absent, so a later pass of the same
  * request does not search either; after a restart it searches. A crash before the intent is recorded
  * has posted nothing. Edits are idempotent, so they need no intent: a crash before the record just edits
- * again. Upstream's window (data created but messages never recorded → never posted) cannot happen:
+ * again. Round trips: a new request (an event for a pending, unreviewed request) costs one write before its
+ * posts (the intent, against "no data" without reading first) and one after (their record, against the
+ * state just written); when either CAS fails, update() reads and goes on from what is really stored. Upstream's window (data created but messages never recorded → never posted) cannot happen:
  * recipients without messages are posted on the next pass.
  *
  * Late and adopted root posts. An adopted post shows the text it was made with (possibly PENDING), so
@@ -213,6 +215,23 @@ export function targetResolution(
   if (wanted !== recorded && wanted !== '' && wanted !== 'EXPIRED')
     return { target: recorded, conflict: wanted };
   return { target: recorded };
+}
+
+const ABSENT: DataState = { raw: undefined, data: undefined };
+
+/** No recipients decided and nothing posted (no data at all, or data without either). */
+function isUndecided(data: RequestPluginData | undefined): boolean {
+  return !data || (data.recipients === undefined && data.messages.length === 0);
+}
+
+/** An event for a pending request without reviews: in all but rare cases one never recorded before. */
+function isNewRequest(item: WorkItem): boolean {
+  return (
+    item.kind === 'put' &&
+    item.origin === 'event' &&
+    item.request.state === 'PENDING' &&
+    item.request.reviews.length === 0
+  );
 }
 
 export class Reconciler {
@@ -404,7 +423,12 @@ export class Reconciler {
       log.warn('Unknown request state; ignoring the event', { state: request.state });
       return;
     }
-    let st = await this.read(requestId, signal);
+    // A request first seen in an event, pending and unreviewed, has no plugin data yet in all but rare
+    // cases: its intent is written against "absent" without a read first, which takes one Teleport round
+    // trip off every new request's post (bench P1). The CAS still catches data that exists (update()
+    // then reads and goes on from there), so the post is never made without its intent recorded first.
+    const assumedAbsent = isNewRequest(item);
+    let st: DataState = assumedAbsent ? ABSENT : await this.read(requestId, signal);
     if (!request && !st.data) {
       log.debug('Deleted request has no plugin data: it was never posted; nothing to update');
       return;
@@ -412,9 +436,8 @@ export class Reconciler {
     if (!request && st.data) log = log.child({ user: st.data.user });
 
     // 1. decide recipients (before any post, together with the post intent).
-    const intentAtStart = st.data?.postIntentAt;
-    const undecided = !st.data || (st.data.recipients === undefined && st.data.messages.length === 0);
-    if (request && undecided) {
+    let intentAtStart = st.data?.postIntentAt;
+    if (request && isUndecided(st.data)) {
       if (
         !st.data &&
         item.origin === 'catchup' &&
@@ -425,31 +448,19 @@ export class Reconciler {
         return;
       }
       const channels = await this.decideChannels(request, log, signal);
-      if (channels.length === 0) {
-        log.warn('No channel to post');
-        return;
-      }
-      try {
-        st = await this.update(
-          requestId,
-          (cur) => {
-            if (cur && (cur.recipients !== undefined || cur.messages.length > 0)) return undefined;
-            return {
-              ...(cur ?? emptyPluginData()),
-              ...pluginDataFields(request),
-              recipients: channels,
-              postIntentAt: this.now(),
-            };
-          },
-          signal,
-          st,
-        );
-      } catch (err) {
-        if (isTeleportError(err, 'NotFound')) {
-          log.debug('Request disappeared before it could be recorded');
+      if (channels.length > 0) {
+        const recorded = await this.recordRecipients(requestId, request, channels, st, log, signal);
+        if (!recorded) return;
+        st = recorded.state;
+        // Data another writer recorded first may have posts behind its intent: look before posting.
+        intentAtStart = recorded.ours ? undefined : st.data?.postIntentAt;
+      } else {
+        if (assumedAbsent) st = await this.read(requestId, signal);
+        if (isUndecided(st.data)) {
+          log.warn('No channel to post');
           return;
         }
-        throw err;
+        intentAtStart = st.data?.postIntentAt;
       }
     }
     let data = st.data;
@@ -459,7 +470,7 @@ export class Reconciler {
     const pending = pendingChannels(data);
     if (pending.length > 0) {
       st =
-        (await this.postRoots(requestId, request, data, pending, intentAtStart !== undefined, log, signal)) ??
+        (await this.postRoots(requestId, request, st, pending, intentAtStart !== undefined, log, signal)) ??
         st;
       data = st.data as RequestPluginData;
     }
@@ -491,6 +502,45 @@ export class Reconciler {
     // 5. tell the requester (optional).
     if (this.deps.config().mattermost.notifyRequester) {
       await this.notifyRequester(requestId, request, data, log, signal);
+    }
+  }
+
+  /**
+   * Records the recipients and the post intent in one CAS write, unless another writer recorded some
+   * first. Returns the stored state and whether the intent is ours, or undefined when the request is gone.
+   */
+  private async recordRecipients(
+    requestId: string,
+    request: AccessRequest,
+    channels: string[],
+    known: DataState,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<{ state: DataState; ours: boolean } | undefined> {
+    let ours = false;
+    try {
+      const state = await this.update(
+        requestId,
+        (cur) => {
+          ours = isUndecided(cur);
+          if (!ours) return undefined;
+          return {
+            ...(cur ?? emptyPluginData()),
+            ...pluginDataFields(request),
+            recipients: channels,
+            postIntentAt: this.now(),
+          };
+        },
+        signal,
+        known,
+      );
+      return { state, ours };
+    } catch (err) {
+      if (isTeleportError(err, 'NotFound')) {
+        log.debug('Request disappeared before it could be recorded');
+        return undefined;
+      }
+      throw err;
     }
   }
 
@@ -531,12 +581,13 @@ export class Reconciler {
   private async postRoots(
     requestId: string,
     request: AccessRequest | undefined,
-    data: RequestPluginData,
+    known: DataState,
     channels: string[],
     searchFirst: boolean,
     log: Logger,
     signal: AbortSignal,
   ): Promise<DataState | undefined> {
+    const data = known.data as RequestPluginData;
     const { target } = targetResolution(request, data.resolution);
     const text = this.render(requestId, request, data, target);
     const intentAt = data.postIntentAt ?? this.now();
@@ -611,6 +662,7 @@ export class Reconciler {
         return next;
       },
       signal,
+      known,
     );
   }
 

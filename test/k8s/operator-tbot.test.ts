@@ -14,7 +14,7 @@ import {
 import { parse as parseYaml } from 'yaml';
 import { GROUP, PLURAL, VERSION } from '../../operator/controller/defaults.js';
 import type { OperatorHandle } from '../../operator/controller/run.js';
-import { parseTbotConfig } from '../../operator/controller/tbot-config.js';
+import { parseTbotConfig } from '../support/tbot-schema.js';
 import type { MattermostAccessPluginSpec } from '../../operator/controller/types.js';
 import { createTestNamespace, loadTestKubeConfig, waitForGarbageCollectorToWatch } from './harness.js';
 import {

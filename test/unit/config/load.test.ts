@@ -257,9 +257,24 @@ describe('invalid values give exact, helpful errors', () => {
       MINIMAL.replace('[teleport]', '[teleport]\nrefresh_identity = "yes"'),
       "teleport.refresh_identity: must be true or false, got 'yes'",
     ],
-    ['section of wrong type', `${MINIMAL}log = 5`.replace('[mattermost]', 'log = 5\n[mattermost]'), ''],
+    ['section of wrong type', `log = 5\n${MINIMAL}`, 'log: must be a table ([log]), got 5'],
+    [
+      'section given a date (TOML has date literals)',
+      `http = 1979-05-27\n${MINIMAL}`,
+      'http: must be a table ([http]), got a date',
+    ],
+    [
+      'list of strings with a number',
+      `${MINIMAL}recipients = ["a@b.co", 7]`,
+      'mattermost.recipients[1]: must be a string, got 7',
+    ],
+    [
+      'a role named __proto__ of the wrong type (reported like any other role)',
+      `${MINIMAL}[role_to_recipients]\n"__proto__" = 5`,
+      'role_to_recipients.__proto__: must be a string or a list of strings, got 5',
+    ],
   ];
-  it.each(cases.filter((c) => c[2] !== ''))('%s', (_name, text, message) => {
+  it.each(cases)('%s', (_name, text, message) => {
     expect(problemsOf(text)).toContain(message);
   });
 

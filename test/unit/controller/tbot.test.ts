@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { TBOT_TELEPORT_VERSION } from '../../../operator/controller/defaults.js';
 import { buildTbotObjects, withTbotDefaults } from '../../../operator/controller/tbot.js';
-import { parseTbotConfig, renderTbotConfig } from '../../../operator/controller/tbot-config.js';
+import { renderTbotConfig } from '../../../operator/controller/tbot-config.js';
+import { parseTbotConfig } from '../../support/tbot-schema.js';
 import type { MattermostAccessPlugin } from '../../../operator/controller/types.js';
 
 const cr: MattermostAccessPlugin = {

@@ -39,6 +39,7 @@ export class MemoryTeleport implements TeleportApi {
   /** Fail the next N updatePluginData calls with CompareFailed (another writer). */
   conflicts = 0;
   updates = 0;
+  reads = 0;
 
   async ping(): Promise<PingInfo> {
     return this.ping_;
@@ -156,6 +157,7 @@ export class MemoryTeleport implements TeleportApi {
   }
 
   async getPluginData(requestId: string, plugin: string): Promise<Record<string, string> | undefined> {
+    this.reads++;
     const d = this.data.get(requestId)?.get(plugin);
     return d ? { ...d } : undefined;
   }

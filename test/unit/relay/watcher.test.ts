@@ -369,6 +369,51 @@ describe('zero loss and no duplicates', () => {
   });
 });
 
+describe('Teleport calls per new request', () => {
+  it('writes the intent of a new request without reading its plugin data first: one write before the post', async () => {
+    const w = await start();
+    const req = teleport.createRequest();
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    // The intent (with the recipients), then the posts' record; no read at all.
+    expect(teleport.reads).toBe(0);
+    expect(teleport.updates).toBe(2);
+    expect(data(req.id).messages).toHaveLength(1);
+  });
+
+  it('an event that looks new for a request already posted does not post again (the CAS catches it)', async () => {
+    const w = await start();
+    const req = teleport.createRequest();
+    await w.idle();
+    teleport.setState(req.id, 'PENDING'); // e.g. another field of the pending request changed
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(teleport.reads).toBe(1);
+  });
+
+  it("behind another writer's intent (e.g. an instance that crashed after posting), it looks before posting", async () => {
+    const w = await start();
+    // Recorded and posted by someone else, silently (no event yet): intent, post, no messages.
+    const req = new MemoryTeleport().createRequest();
+    teleport.requests.set(req.id, req);
+    await teleport.updatePluginData(req.id, 'mattermost', {
+      user: req.user,
+      roles: 'editor',
+      mm_recipients: 'dm-reviewer1',
+      mm_post_intent_at: String(Date.now()),
+    });
+    const orphan = await mattermost.createPost({
+      channelId: 'dm-reviewer1',
+      message: 'posted by the other writer',
+      props: { teleport_request_id: req.id, teleport_post: 'request' },
+    });
+    teleport.setState(req.id, 'PENDING');
+    await w.idle();
+    expect(mattermost.roots()).toHaveLength(1);
+    expect(data(req.id).messages).toEqual([{ channelId: 'dm-reviewer1', postId: orphan.id }]);
+  });
+});
+
 describe('catch-up and compatibility', () => {
   it('catches up requests created, reviewed, resolved and deleted while stopped', async () => {
     const w = await start();
