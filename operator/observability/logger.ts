@@ -71,7 +71,8 @@ export function redactValue(value: unknown, depth = 0): unknown {
   return redactFields(value as LogFields, depth);
 }
 
-function redactFields(fields: LogFields, depth = 0): LogFields {
+/** The values of `fields` redacted at depth + 1 (a line's own fields: depth -1, so its values are at 0). */
+function redactFields(fields: LogFields, depth: number): LogFields {
   const out: LogFields = {};
   for (const [k, v] of Object.entries(fields)) {
     out[k] = SECRET_KEY.test(k) && v !== undefined && v !== '' ? REDACTED : redactValue(v, depth + 1);
