@@ -126,6 +126,45 @@ describe('teleport-mattermost (built artifact)', () => {
     }
   });
 
+  it('has every line in a log.output file when it exits, the last one included', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-'));
+    const file = path.join(dir, 'x.toml');
+    const logFile = path.join(dir, 'logs', 'plugin.log');
+    const base = run(['configure'])
+      .stdout.replace('"example.com:3025"', '"127.0.0.1:1"')
+      .replace(':8081', '127.0.0.1:0')
+      .replace(/^output = .*$/m, `output = "${logFile}"`)
+      .replace(/^format = .*$/m, 'format = "json"');
+    fs.writeFileSync(file, base);
+    const r = run(['start', '-c', file]);
+    expect(r.code).toBe(2); // process.exit right after the last line
+    const lines = fs
+      .readFileSync(logFile, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string>);
+    expect(lines[0]).toMatchObject({ level: 'info', message: 'Starting Teleport Access Mattermost Plugin' });
+    expect(lines.at(-1)).toMatchObject({ level: 'error', message: 'Cannot use the Teleport credentials' });
+    expect(lines.at(-1)!.error).toMatch(/identity file does not exist/);
+  });
+
+  it('a crash still shows the line logged just before it, on stderr and in a file', () => {
+    const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cli-')), 'crash.log');
+    const loggerModule = path.join(root, 'dist/operator/observability/logger.js');
+    const script = [
+      `import { createLogger } from ${JSON.stringify(loggerModule)};`,
+      `const file = createLogger({ severity: 'info', format: 'text', output: ${JSON.stringify(logFile)} });`,
+      "const stderr = createLogger({ severity: 'info', format: 'text', output: 'stderr' });",
+      "file.error('last words', { n: 1 });",
+      "stderr.error('last words', { n: 2 });",
+      "throw new Error('crash');",
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ ERROR last words n=2\n/);
+    expect(fs.readFileSync(logFile, 'utf8')).toMatch(/ ERROR last words n=1\n$/);
+  });
+
   it('exits 2 naming the key and file for a token that cannot be a header, never showing it (issue 15)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-'));
     const tokenFile = path.join(dir, 'token');

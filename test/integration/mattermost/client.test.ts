@@ -3,8 +3,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { MattermostError, type MattermostApi } from '../../../operator/mattermost/api.js';
 import { createMattermostClient, type MattermostClientOptions } from '../../../operator/mattermost/client.js';
 import { refusalOf } from '../../../operator/mattermost/refusal.js';
@@ -30,18 +28,8 @@ function client(over: Partial<MattermostConfig> = {}, opts: MattermostClientOpti
 
 function capturingLogger() {
   const lines: string[] = [];
-  const logger = createLogger({ severity: 'debug', format: 'json', output: 'stderr' });
-  logger.clear().add(
-    new winston.transports.Stream({
-      stream: new Writable({
-        write(chunk, _enc, cb) {
-          lines.push(String(chunk));
-          cb();
-        },
-      }),
-    }),
-  );
-  return { logger, lines };
+  const output = { write: (line: string) => lines.push(line) };
+  return { logger: createLogger({ severity: 'debug', format: 'json', output }), lines };
 }
 
 async function failure(p: Promise<unknown>): Promise<MattermostError> {

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { dict } from '../../../operator/config/dict.js';
-import { createLogger } from '../../../operator/observability/logger.js';
+import { captureLogger, createLogger, type Logger } from '../../../operator/observability/logger.js';
 import { decodePluginData } from '../../../operator/relay/plugindata.js';
 import { rawRecipientsFor } from '../../../operator/relay/recipients.js';
 import type { GarbleKind } from '../../mattermost-server/index.js';
@@ -123,6 +123,29 @@ it('seeded hostile roles, recipients, reasons and answers: no crash, nothing los
   expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(150 * 1024 * 1024);
 }, 120_000);
 
+/** One logger writing to two: the same events as text and as JSON. */
+function both(a: Logger, b: Logger): Logger {
+  const each =
+    (level: 'error' | 'warn' | 'info' | 'debug') => (message: string, meta?: Record<string, unknown>) => {
+      a[level](message, meta);
+      b[level](message, meta);
+    };
+  return {
+    error: each('error'),
+    warn: each('warn'),
+    info: each('info'),
+    debug: each('debug'),
+    child: (fields) => both(a.child(fields), b.child(fields)),
+    get level() {
+      return a.level;
+    },
+    set level(level) {
+      a.level = level;
+      b.level = level;
+    },
+  };
+}
+
 it('at DEBUG through every error path, no token, key, certificate body or URL password in any output', async () => {
   const PASSWORD = 'S3cretPassw0rd';
   stack = await startStack({
@@ -143,8 +166,7 @@ it('at DEBUG through every error path, no token, key, certificate body or URL pa
 
   const text = createLogger({ severity: 'debug', format: 'text', output: logFile });
   const json = createLogger({ severity: 'debug', format: 'json', output: jsonFile });
-  text.add(json.transports[0]!);
-  const relay = await stack.startRelay({ logger: text });
+  const relay = await stack.startRelay({ logger: both(text, json) });
   await until(() => relay.ready() === undefined, 15_000, 'relay ready');
   const scrape = async () => {
     const base = `http://127.0.0.1:${relay.httpPort}`;
@@ -176,12 +198,7 @@ it('at DEBUG through every error path, no token, key, certificate body or URL pa
   stack.teleport.createRequest();
   await until(() => relay.ready() !== undefined, 15_000, 'not ready on 401');
   seen.push(await scrape());
-  await relay.stop(2000);
-  await new Promise<void>((resolve) => {
-    text.on('finish', () => resolve());
-    text.end();
-  });
-  await new Promise((r) => setTimeout(r, 100));
+  await relay.stop(2000); // the files hold every line now: the logger writes them synchronously
 
   const output = [fs.readFileSync(logFile, 'utf8'), fs.readFileSync(jsonFile, 'utf8'), ...seen].join('\n');
   expect(output).toMatch(/Mattermost refuses the bot token|rejected the bot token|401/);
@@ -200,23 +217,7 @@ it('Teleport 11: becomes ready, watches access requests alone, says so once, and
     roleToRecipients: { '*': [TEAM_CHANNEL] },
     teleport: { serverVersion: '11.3.2' },
   });
-  const lines: { level: string; message: string }[] = [];
-  const { default: winston } = await import('winston');
-  const { Writable } = await import('node:stream');
-  const logger = winston.createLogger({
-    level: 'debug',
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          objectMode: true,
-          write(info: { level: string; message: string }, _e, done) {
-            lines.push(info);
-            done();
-          },
-        }),
-      }),
-    ],
-  });
+  const { logger, lines } = captureLogger();
   const relay = await stack.startRelay({ logger });
   await until(() => relay.ready() === undefined, 15_000, 'relay ready on Teleport 11');
   const id = stack.teleport.createRequest().id;

@@ -3,9 +3,7 @@
 // whole lifecycle through the relay against the Mattermost-compatible server in the mode the real server
 // showed: the recipients that work get their root post, the review reply and the final edit, and the
 // resolution is recorded; the refusing one is reported once with its fix, counted and shown in /readyz.
-import { Writable } from 'node:stream';
-import winston from 'winston';
-import { createLogger, type Logger } from '../../../operator/observability/logger.js';
+import { captureLogger, type Logger } from '../../../operator/observability/logger.js';
 import { decodePluginData } from '../../../operator/relay/plugindata.js';
 import { LOOKUP_CONCURRENCY } from '../../../operator/relay/resolver.js';
 import type { WatcherInternals } from '../../../operator/relay/run.js';
@@ -15,28 +13,6 @@ let stack: Stack;
 afterEach(async () => {
   await stack?.stop();
 });
-
-interface LogLine {
-  level: string;
-  message: string;
-  [k: string]: unknown;
-}
-
-function capturingLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = createLogger({ severity: 'debug', format: 'json', output: 'stderr' });
-  logger.clear().add(
-    new winston.transports.Stream({
-      stream: new Writable({
-        write(chunk, _enc, cb) {
-          lines.push(JSON.parse(String(chunk)) as LogLine);
-          cb();
-        },
-      }),
-    }),
-  );
-  return { logger, lines };
-}
 
 async function readyRelay(logger?: Logger): Promise<WatcherInternals> {
   const relay = await stack.startRelay(logger ? { logger } : {});
@@ -75,7 +51,7 @@ describe('a refusing recipient never holds back the others (issue 11)', () => {
   it('hidden emails (403 on every lookup): the channel gets everything; the fix is reported once', async () => {
     stack = await startStack({ roleToRecipients: { '*': [REVIEWER1, TEAM_CHANNEL] } });
     stack.mattermost.setShowEmailAddress(false);
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = captureLogger();
     const relay = await readyRelay(logger);
     const req = stack.teleport.createRequest({ suggestedReviewers: [REVIEWER2] });
     const other = stack.teleport.createRequest();
@@ -99,7 +75,7 @@ describe('a refusing recipient never holds back the others (issue 11)', () => {
   it('a refused lookup is re-checked on a slow schedule and leaves /readyz once it heals', async () => {
     stack = await startStack({ roleToRecipients: { '*': [REVIEWER1, TEAM_CHANNEL] } });
     stack.mattermost.setShowEmailAddress(false);
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = captureLogger();
     const relay = await stack.startRelay({ logger, tuning: { refusalRecheckMs: 200 } });
     await until(() => relay.ready() === undefined, 15_000, 'relay ready');
     await until(() => lines.some((l) => /cannot read emails/.test(l.message)), 5_000, 'refusal reported');
@@ -119,7 +95,7 @@ describe('a refusing recipient never holds back the others (issue 11)', () => {
   it('a public channel the bot is not in (by-name 200, POST 403): the other channel gets everything', async () => {
     stack = await startStack({ roleToRecipients: { '*': ['team-llama/lobby', TEAM_CHANNEL] } });
     const lobby = addChannel('lobby', []);
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = captureLogger();
     const relay = await readyRelay(logger);
     const req = stack.teleport.createRequest();
     await settle(relay);
@@ -248,7 +224,7 @@ describe('an answer that is not the API JSON is ambiguous and temporary (issue 1
 
   it('a login page on the email lookup is not "no such user", and is not cached', async () => {
     stack = await startStack({ roleToRecipients: { '*': [REVIEWER1] } });
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = captureLogger();
     stack.mattermost.garble({ kind: 'html', path: '/api/v4/users/email/', forMs: 1_500 });
     const relay = await readyRelay(logger);
     const req = stack.teleport.createRequest();
@@ -271,7 +247,7 @@ describe('an answer that is not the API JSON is ambiguous and temporary (issue 1
 describe('operations', () => {
   it('Mattermost going away mid-run: one warning, then one info line saying how long and how many retries', async () => {
     stack = await startStack({ roleToRecipients: { '*': [TEAM_CHANNEL] } });
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = captureLogger();
     const relay = await readyRelay(logger);
     await stack.mattermost.down(1_500);
     for (let i = 0; i < 3; i++) stack.teleport.createRequest();
@@ -290,7 +266,7 @@ describe('operations', () => {
     stack = await startStack({ roleToRecipients: { '*': [...many, TEAM_CHANNEL] } });
     // Each answer takes a little time, so calls that the relay makes at once overlap at the server.
     stack.mattermost.slow(2);
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = captureLogger();
     const relay = await stack.startRelay({ logger });
     await until(() => relay.ready() === undefined, 5_000, 'ready while recipients are being looked up');
     const req = stack.teleport.createRequest();

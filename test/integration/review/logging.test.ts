@@ -15,7 +15,7 @@ test('each click is one JSON log line and one metric increment; the key never ap
     const { request, postId } = await s.requestWithPost();
     await s.click('bob', postId, 'approve');
     await s.click('erin', postId, 'deny');
-    // The file transport writes asynchronously: wait until both lines are there.
+    // A click's line may be written just after its answer: wait until both lines are there.
     let text = '';
     for (let i = 0; i < 100 && (text.match(/Review click/g) ?? []).length < 2; i++) {
       await new Promise((r) => setTimeout(r, 50));

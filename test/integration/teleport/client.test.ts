@@ -9,7 +9,7 @@ import type { WatchEvent, WatchKindName } from '../../../operator/teleport/api.j
 import { connectTeleport, TELEPORT_MAX_MESSAGE_BYTES } from '../../../operator/teleport/client.js';
 import type { ConnectOptions, TeleportClient } from '../../../operator/teleport/client.js';
 import { IdentityError } from '../../../operator/teleport/identity.js';
-import { silentLogger } from '../../../operator/observability/logger.js';
+import { captureLogger, silentLogger } from '../../../operator/observability/logger.js';
 import { startFakeTeleport } from '../../teleport-server/index.js';
 import type { FakeTeleport } from '../../teleport-server/index.js';
 
@@ -393,23 +393,7 @@ describe('watch', () => {
     'on Teleport %s watches access requests alone, with one line saying why (issue 15)',
     async (version, line) => {
       tp.setPing({ serverVersion: version });
-      const warnings: string[] = [];
-      const { default: winston } = await import('winston');
-      const { Writable } = await import('node:stream');
-      const capture = winston.createLogger({
-        level: 'debug',
-        transports: [
-          new winston.transports.Stream({
-            stream: new Writable({
-              objectMode: true,
-              write(info: { level: string; message: string }, _e, done) {
-                if (info.level === 'warn' || info.level === 'error') warnings.push(info.message);
-                done();
-              },
-            }),
-          }),
-        ],
-      });
+      const { logger: capture, lines } = captureLogger();
       try {
         const c = await connectTeleport(config(tp.authAddr), capture, { ...FAST, path: 'direct' });
         clients.push(c);
@@ -418,6 +402,7 @@ describe('watch', () => {
         const req = tp.createRequest();
         await w.waitFor((e) => putIds(e).includes(`${req.id}:PENDING`), 'the PUT');
         await w.stop();
+        const warnings = lines.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => l.message);
         expect(warnings.filter((m) => line.test(m))).toHaveLength(1);
         expect(warnings.filter((m) => /check the plugin role|give the plugin's role/.test(m))).toEqual([]);
       } finally {

@@ -1,15 +1,13 @@
 // The reconcile logic with in-memory reads and recorded writes (the real API server is covered by
 // test/k8s/operator*.test.ts).
-import { Writable } from 'node:stream';
 import type { KubernetesObject, V1ConfigMap, V1Deployment, V1Secret } from '@kubernetes/client-node';
-import winston from 'winston';
 import { CONFIG_HASH_ANNOTATION } from '../../../operator/controller/defaults.js';
 import { Reconciler, type ClusterWriter } from '../../../operator/controller/reconciler.js';
 import type {
   MattermostAccessPlugin,
   MattermostAccessPluginStatus,
 } from '../../../operator/controller/types.js';
-import { silentLogger } from '../../../operator/observability/logger.js';
+import { captureLogger, silentLogger } from '../../../operator/observability/logger.js';
 import { identityFileText, TestCA } from '../../teleport-server/ca.js';
 
 const ca = TestCA.create('example.com');
@@ -233,18 +231,7 @@ describe('Reconciler', () => {
   });
 
   it('says what to edit in CR field names, warns once per message in Events and in the log', async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({
-      objectMode: true,
-      write(info: Record<string, unknown>, _enc, done) {
-        lines.push(info);
-        done();
-      },
-    });
-    const logger = winston.createLogger({
-      level: 'debug',
-      transports: [new winston.transports.Stream({ stream: sink })],
-    });
+    const { logger, lines } = captureLogger();
     const { world, reconciler, cr } = setup(new Date(), logger);
     world.secret('teleport-plugin-mattermost-identity', {
       identity: identityFileText({ ca, ttlMs: 1000, notBefore: new Date(Date.now() - 3600_000) }),

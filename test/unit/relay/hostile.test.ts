@@ -3,8 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import winston from 'winston';
+import { createLogger, type Logger } from '../../../operator/observability/logger.js';
 import { runWatcher, type WatcherInternals } from '../../../operator/relay/run.js';
 import { dict } from '../../../operator/config/dict.js';
 import type { AccessMonitoringRule } from '../../../operator/teleport/api.js';
@@ -16,18 +15,10 @@ let mattermost: MemoryMattermost;
 let watchers: WatcherInternals[];
 let lines: Record<string, unknown>[];
 
-function capturingLogger(): winston.Logger {
-  const sink = new Writable({
-    objectMode: true,
-    write(info: Record<string, unknown>, _enc, done) {
-      lines.push(info);
-      done();
-    },
-  });
-  return winston.createLogger({
-    level: 'debug',
-    transports: [new winston.transports.Stream({ stream: sink })],
-  });
+/** A DEBUG logger whose JSON lines (redacted, as in production) land in `lines`. */
+function capturingLogger(): Logger {
+  const output = { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) };
+  return createLogger({ severity: 'debug', format: 'json', output });
 }
 
 beforeEach(() => {

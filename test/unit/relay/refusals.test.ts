@@ -1,25 +1,12 @@
 // The registry of refused recipients: one warning per recipient and reason, counted, listed for /readyz,
 // forgotten once a call for the recipient succeeds.
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { fixFor } from '../../../operator/mattermost/refusal.js';
-import { createLogger } from '../../../operator/observability/logger.js';
+import { captureLogger } from '../../../operator/observability/logger.js';
 import { createRelayMetrics } from '../../../operator/relay/metrics.js';
 import { RefusalRegistry } from '../../../operator/relay/refusals.js';
 
 function setup() {
-  const lines: { level: string; message: string; recipient?: string }[] = [];
-  const logger = createLogger({ severity: 'debug', format: 'json', output: 'stderr' });
-  logger.clear().add(
-    new winston.transports.Stream({
-      stream: new Writable({
-        write(chunk, _enc, cb) {
-          lines.push(JSON.parse(String(chunk)));
-          cb();
-        },
-      }),
-    }),
-  );
+  const { logger, lines } = captureLogger();
   const metrics = createRelayMetrics();
   return { lines, metrics, registry: new RefusalRegistry(logger, metrics) };
 }

@@ -1,6 +1,6 @@
 // The relay end to end against in-memory Teleport and Mattermost: lifecycle, crash windows, retries,
 // catch-up and upstream compatibility.
-import { bootstrapLogger, silentLogger } from '../../../operator/observability/logger.js';
+import { bootstrapLogger, captureLogger, silentLogger } from '../../../operator/observability/logger.js';
 import { decodePluginData } from '../../../operator/relay/plugindata.js';
 import { runWatcher, type WatcherInternals } from '../../../operator/relay/run.js';
 import { parsePostFields } from '../../../operator/mattermost/render.js';
@@ -554,20 +554,7 @@ describe('operations', () => {
 
 describe('logs', () => {
   it('carry request_id, user and channel, and warn once per unresolvable recipient', async () => {
-    const { default: winston } = await import('winston');
-    const { Writable } = await import('node:stream');
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      objectMode: true,
-      write(info: Record<string, unknown>, _enc, done) {
-        lines.push(info);
-        done();
-      },
-    });
-    const captured = winston.createLogger({
-      level: 'debug',
-      transports: [new winston.transports.Stream({ stream: sink })],
-    });
+    const { logger: captured, lines } = captureLogger();
     const w = await runWatcher(testConfig({ '*': [REVIEWER1, 'missing/channel'] }), captured, {
       teleport,
       mattermost,
