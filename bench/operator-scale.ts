@@ -20,6 +20,7 @@ import { GROUP, PLURAL, VERSION } from '../operator/controller/defaults.js';
 import type { MattermostAccessPlugin } from '../operator/controller/types.js';
 import { startTestCluster } from '../test/k8s/harness.js';
 import { installCrd, seedNamespaceWithPlugins } from '../test/k8s/operator-helpers.js';
+import { IMAGE_ENV } from './lib/image-env.js';
 
 const N = Number(process.argv[2] ?? 500);
 const UNRELATED = Number(process.argv[3] ?? 0);
@@ -30,7 +31,7 @@ const cli = [path.resolve(here, '../bundle/main.mjs'), path.resolve(here, '../op
   (p) => existsSync(p),
 )!;
 
-function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+function procKb(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
 }
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
         'WARN',
       ],
       {
-        env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath },
+        env: { ...process.env, ...IMAGE_ENV, KUBECONFIG: cluster.kubeconfigPath },
         stdio: ['ignore', 'inherit', 'inherit'],
       },
     );
@@ -135,9 +136,11 @@ async function main(): Promise<void> {
     const peak = procKb(child.pid!, 'VmHWM');
     await sleep(5000);
     const steady = procKb(child.pid!, 'VmRSS');
+    const [anon, file] = [procKb(child.pid!, 'RssAnon'), procKb(child.pid!, 'RssFile')];
     process.stdout.write(
       `operator: ${done}/${N} resources reconciled from cold in ${elapsed.toFixed(1)}s (incl. process start), ` +
-        `${deployments} Deployments; peak RSS ${(peak / 1024).toFixed(0)} MiB, RSS 5s later ${(steady / 1024).toFixed(0)} MiB\n`,
+        `${deployments} Deployments; peak RSS ${(peak / 1024).toFixed(0)} MiB, RSS 5s later ${(steady / 1024).toFixed(0)} MiB ` +
+        `(anonymous ${(anon / 1024).toFixed(1)} MiB, file-backed ${(file / 1024).toFixed(1)} MiB)\n`,
     );
     const m = await operatorMetrics(metricsPort);
     const mib = (b = 0) => `${(b / 1048576).toFixed(0)} MiB`;

@@ -16,6 +16,7 @@ import {
   type PostRecord,
 } from '../../test/mattermost-server/index.js';
 import { startFakeTeleport, type FakeTeleport } from '../../test/teleport-server/index.js';
+import { IMAGE_ENV, IMAGE_NODE_OPTIONS } from './image-env.js';
 import { freePort, sleep } from './measure.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -25,8 +26,7 @@ export const CLI = [
   path.resolve(here, '../../operator/cli/main.js'),
 ].find((p) => existsSync(p))!;
 
-/** The image's NODE_OPTIONS (Dockerfile ENV): what a relay in a container runs with. */
-export const IMAGE_NODE_OPTIONS = '--max-semi-space-size=1';
+export { IMAGE_ENV, IMAGE_NODE_OPTIONS };
 export const relayNodeOptions = (): string => process.env.BENCH_RELAY_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS;
 /** More environment for the relay only, e.g. BENCH_RELAY_ENV="MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=0". */
 const relayExtraEnv = (): Record<string, string> =>
@@ -193,7 +193,7 @@ listen_addr = "127.0.0.1:${healthPort}"
       const nodeArgs = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
       const child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '-c', configPath], {
         stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, NODE_OPTIONS: relayNodeOptions(), ...relayExtraEnv() },
+        env: { ...process.env, ...IMAGE_ENV, NODE_OPTIONS: relayNodeOptions(), ...relayExtraEnv() },
       });
       child.stderr!.pipe(log, { end: false });
       let exited = false;

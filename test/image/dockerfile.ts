@@ -96,6 +96,31 @@ export function parseDockerfile(text: string): Dockerfile {
   return { globalArgs, stages };
 }
 
+/** `ENV A=1 B="2 3"` or the legacy `ENV A 1`. */
+export function envPairs(args: string): [string, string][] {
+  if (!/^\w+=/.test(args)) {
+    const [k, ...v] = args.split(/\s+/);
+    return [[k!, v.join(' ')]];
+  }
+  return [...args.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)].map((m) => [
+    m[1]!,
+    m[2]!.replace(/^"(.*)"$/, '$1'),
+  ]);
+}
+
+/**
+ * The environment the image's final stage sets with ENV (what both roles run with), leaving out values
+ * that come from build ARGs. The bench runs the relay and the operator with it.
+ */
+export function imageEnv(df: Dockerfile): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const ins of df.stages.at(-1)?.instructions ?? []) {
+    if (ins.op !== 'ENV') continue;
+    for (const [k, v] of envPairs(ins.args)) if (!v.includes('$')) env[k] = v;
+  }
+  return env;
+}
+
 /** Exec-form (`["node", "x"]`) arguments, or undefined for shell form. */
 export function execForm(args: string): string[] | undefined {
   if (!args.trim().startsWith('[')) return undefined;

@@ -8,7 +8,14 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { argDefault, execForm, substitute, type Dockerfile, type Instruction } from './dockerfile.js';
+import {
+  argDefault,
+  envPairs,
+  execForm,
+  substitute,
+  type Dockerfile,
+  type Instruction,
+} from './dockerfile.js';
 
 export interface BuiltStage {
   name: string;
@@ -120,18 +127,6 @@ function apply(ins: Instruction, stage: BuiltStage, ctx: Context): void {
         `Dockerfile:${ins.line}: ${ins.op} is new to the engine-less build; teach test/image/engineless.ts`,
       );
   }
-}
-
-/** `ENV A=1 B="2 3"` or the legacy `ENV A 1`. */
-function envPairs(args: string): [string, string][] {
-  if (!/^\w+=/.test(args)) {
-    const [k, ...v] = args.split(/\s+/);
-    return [[k!, v.join(' ')]];
-  }
-  return [...args.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)].map((m) => [
-    m[1]!,
-    m[2]!.replace(/^"(.*)"$/, '$1'),
-  ]);
 }
 
 function copy(args: string, stage: BuiltStage, ctx: Context): void {

@@ -1,7 +1,7 @@
 // The Dockerfile rules `make lint` checks (test/image/dockerfile.ts), and the parsing the engine-less image
 // build relies on.
 import fs from 'node:fs';
-import { dockerfileProblems, instructions, parseDockerfile } from '../../image/dockerfile.js';
+import { dockerfileProblems, imageEnv, instructions, parseDockerfile } from '../../image/dockerfile.js';
 import { dockerignore } from '../../image/engineless.js';
 
 const GOOD = `ARG BASE=node:24-bookworm-slim
@@ -70,5 +70,24 @@ describe('Dockerfile rules', () => {
     const ignored = dockerignore(new URL('../../..', import.meta.url).pathname);
     expect(['node_modules', 'node_modules/x/y.js', '.git/HEAD', 'dist/a.js'].filter(ignored)).toHaveLength(4);
     expect(['operator/cli/main.ts', 'test/unit/x.ts', 'distx'].filter(ignored)).toEqual([]);
+  });
+
+  it('reads the environment the final stage sets (what the bench runs the roles with), without build ARGs', () => {
+    const df = parseDockerfile(`FROM node:24 AS build
+ENV BUILD_ONLY=1
+FROM node:24-bookworm-slim
+ARG GIT_SHA=unknown
+ENV NODE_ENV=production GIT_SHA=\${GIT_SHA} NODE_OPTIONS="--a --b"
+ENV LEGACY value with spaces
+`);
+    expect(imageEnv(df)).toEqual({
+      NODE_ENV: 'production',
+      NODE_OPTIONS: '--a --b',
+      LEGACY: 'value with spaces',
+    });
+    const ours = imageEnv(
+      parseDockerfile(fs.readFileSync(new URL('../../../Dockerfile', import.meta.url), 'utf8')),
+    );
+    expect(ours).toMatchObject({ NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '2' });
   });
 });

@@ -1,0 +1,15 @@
+// What the image sets for both roles (the Dockerfile's final ENV: V8 and glibc malloc settings), read from
+// the Dockerfile itself so the bench runs the relay and the operator as a container would, without drift.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { imageEnv, parseDockerfile } from '../../test/image/dockerfile.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+// dist/bench/lib → the repository (BENCH_ROOT when built elsewhere).
+const root = process.env.BENCH_ROOT ?? path.resolve(here, '../../..');
+
+export const IMAGE_ENV: Readonly<Record<string, string>> = imageEnv(
+  parseDockerfile(readFileSync(path.join(root, 'Dockerfile'), 'utf8')),
+);
+export const IMAGE_NODE_OPTIONS = IMAGE_ENV.NODE_OPTIONS ?? '';
