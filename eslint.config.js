@@ -35,4 +35,20 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
+  {
+    // Their ESM facades load undici, http2 and WebCrypto for nothing (operator/node-builtins.ts).
+    files: ['operator/**/*.ts'],
+    ignores: ['operator/node-builtins.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        ...['node:http', 'http', 'node:crypto', 'crypto'].map((name) => ({
+          name,
+          allowTypeImports: true,
+          message:
+            'Use { http } / { crypto } from operator/node-builtins.ts: this import loads undici and WebCrypto.',
+        })),
+      ],
+    },
+  },
 );

@@ -6,7 +6,8 @@
 // Connection settings come from a client-node-shaped KubeConfig (tests pass one), else the in-cluster
 // ServiceAccount (the token file is re-read, as kubelet rotates it), else $KUBECONFIG or ~/.kube/config.
 import { existsSync, readFileSync } from 'node:fs';
-import http from 'node:http';
+import type { Agent, ClientRequest } from 'node:http';
+import { http } from '../node-builtins.js';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,7 +72,7 @@ const WATCH_IDLE_GRACE_MS = 30_000;
 
 interface Connection {
   server: URL;
-  agent: http.Agent;
+  agent: Agent;
   token: () => string | undefined;
 }
 
@@ -245,7 +246,7 @@ export class KubeApi {
     );
   }
 
-  private send(method: string, p: string, o: RequestOptions, timeoutMs?: number): http.ClientRequest {
+  private send(method: string, p: string, o: RequestOptions, timeoutMs?: number): ClientRequest {
     const token = this.conn.token();
     const body = o.body === undefined ? undefined : JSON.stringify(o.body);
     const mod = this.conn.server.protocol === 'http:' ? http : https;

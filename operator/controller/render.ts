@@ -6,7 +6,7 @@
 // mattermost.recipients is non-empty. So that a CR setting both means what it says, recipients are
 // rendered as the "*" entry of [role_to_recipients] in that case (roles with their own list use it,
 // every other role goes to `recipients`); with recipients only, they are rendered as mattermost.recipients.
-import { createHash } from 'node:crypto';
+import { crypto } from '../node-builtins.js';
 import { stringify as toToml } from 'smol-toml';
 import { dict } from '../config/dict.js';
 import { ConfigError, isRecipient, parseConfigText } from '../config/load.js';
@@ -23,6 +23,8 @@ import {
 } from './defaults.js';
 import { reviewToml } from './review.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginSpec } from './types.js';
+
+const { createHash } = crypto;
 
 /** SpecError lists every problem of a spec that the API server's schema could not catch. */
 export class SpecError extends Error {

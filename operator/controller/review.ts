@@ -1,11 +1,13 @@
 // Native reviews (spec.review) on Kubernetes: the [review] TOML section, the callback Service in front of
 // the watcher's review port, the signing-key Secret the operator generates when none is named (created
 // once, never rotated behind the admin's back), and the volume that mounts it. Pure except the key.
-import { randomBytes } from 'node:crypto';
+import { crypto } from '../node-builtins.js';
 import type { V1Secret, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { commonLabels, ownerReference, selectorLabels } from './build.js';
 import { LABEL_COMPONENT, VOLUME_MODE } from './defaults.js';
 import type { MattermostAccessPlugin, MattermostAccessPluginSpec } from './types.js';
+
+const { randomBytes } = crypto;
 
 export const REVIEW_PORT = 8082;
 export const REVIEW_PATH = '/mattermost/action';

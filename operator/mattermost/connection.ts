@@ -2,9 +2,11 @@
 // and the CA file for a private server.
 import fs from 'node:fs';
 import tls from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import { crypto } from '../node-builtins.js';
 import { maskUrlCredentials } from '../observability/safe-text.js';
 import { MattermostError } from './api.js';
+
+const { X509Certificate } = crypto;
 
 /** The URL with any user:password@ replaced by `***@`, for logs, /readyz and error messages. */
 export function maskUrl(raw: string): string {

@@ -1,5 +1,5 @@
 // The health and metrics listener shared by the watcher and the operator: /healthz, /readyz, /metrics.
-import http from 'node:http';
+import { http } from '../node-builtins.js';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { escapeUnsafe, maskUrlCredentials } from './safe-text.js';

@@ -1,9 +1,11 @@
 // What the posts show, as the renderer's view (operator/mattermost/render.ts), built from a live
 // request or, once it was deleted, from plugin data (which is why upstream stores those fields). Pure.
-import { createHash } from 'node:crypto';
+import { crypto } from '../node-builtins.js';
 import type { AccessRequest, PingInfo, ResourceId } from '../teleport/api.js';
 import { formatResource, type RequestView } from '../mattermost/render.js';
 import type { RequestPluginData, ResolutionTag } from './plugindata.js';
+
+const { createHash } = crypto;
 
 export interface ClusterInfo {
   /** The proxy's public address; empty when the cluster has no advanced workflows (then no link). */

@@ -1,7 +1,9 @@
 // The signed context of an Approve/Deny button. Mattermost hands the stored context back on every click,
 // re-encoded (keys sorted, <>& escaped, numbers may lose precision), so the MAC is computed over the
 // string values in a fixed order, never over raw JSON. The values are only strings.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { crypto } from '../node-builtins.js';
+
+const { createHmac, timingSafeEqual } = crypto;
 
 export const REVIEW_ACTIONS = ['approve', 'deny'] as const;
 export type ReviewAction = (typeof REVIEW_ACTIONS)[number];

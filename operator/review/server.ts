@@ -1,7 +1,8 @@
 // The click listener: its own port (never the metrics port), one path (the callback URL's), POST with a
 // JSON body of at most 64 KiB. It always answers 200 with JSON within the deadline, because Mattermost
 // shows the clicker a bare error for anything else; the ephemeral text says what happened.
-import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { http } from '../node-builtins.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../observability/logger.js';
 import { EPHEMERAL_TEXT, type ClickBody, type ClickHandler } from './handler.js';
@@ -21,7 +22,7 @@ function splitListen(addr: string): { host: string | undefined; port: number } {
   return { host: host ? host : undefined, port: Number(m?.[3] ?? 0) };
 }
 
-function readBody(req: http.IncomingMessage): Promise<string | undefined> {
+function readBody(req: IncomingMessage): Promise<string | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -41,7 +42,7 @@ export async function startReviewListener(
   logger: Logger,
   deadlineMs = ANSWER_DEADLINE_MS,
 ): Promise<ReviewListener> {
-  const answer = (res: http.ServerResponse, text: string): void => {
+  const answer = (res: ServerResponse, text: string): void => {
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ephemeral_text: text }));
   };
   const server = http.createServer((req, res) => {

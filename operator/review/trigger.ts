@@ -2,7 +2,10 @@
 // signature header. trigger_id = base64("<clientTriggerId>:<userId>:<unixMillis>:" + base64(sig)), where sig
 // is ECDSA P-256 / SHA-256, ASN.1 DER, over the prefix INCLUDING the trailing colon, and the key is the
 // server's AsymmetricSigningPublicKey (base64 DER SPKI from GET /api/v4/config/client?format=old).
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { crypto } from '../node-builtins.js';
+
+const { createPublicKey, verify } = crypto;
 
 export type TriggerCheck =
   | { ok: true; clientTriggerId: string; issuedAtMs: number }

@@ -2,7 +2,7 @@
 // either directly (:3025) or through a TLS-routing Proxy (:443). Like api/client.New it tries both paths at
 // once and keeps the first that answers Ping. Watches reconnect forever with decorrelated jitter and yield
 // INIT after every gap; identity renewals move open streams to a new connection without a gap.
-import { createHash } from 'node:crypto';
+import { crypto } from '../node-builtins.js';
 import { toBinary } from '@bufbuild/protobuf';
 import { Client, credentials } from '@grpc/grpc-js';
 import type { ChannelOptions, ClientReadableStream } from '@grpc/grpc-js';
@@ -44,6 +44,8 @@ import type { HttpProxy } from './httpproxy.js';
 import { loadCredentials } from './identity.js';
 import type { Identity } from './identity.js';
 import { IdentityRefresher } from './refresh.js';
+
+const { createHash } = crypto;
 
 export type { ConnectionPath } from './bridge.js';
 

@@ -2,8 +2,8 @@
 // and the client_key/client_crt/root_cas trio. Parsing mirrors api/identityfile decodeIdentityFile():
 // line by line, first PEM block = private key, second = TLS cert, later blocks = TLS CAs; SSH cert lines
 // and `@cert-authority` lines are kept; other lines are ignored.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import { crypto } from '../node-builtins.js';
 import { readBoundedText } from './bounded-read.js';
 import type { TeleportConfig } from '../config/types.js';
 import { certificateNames, OID_COMMON_NAME, OID_TELEPORT_CLUSTER } from './der.js';
@@ -134,7 +134,7 @@ function parsePrivateKey(block: PemBlock | undefined, source: string): { key: Ke
     );
   }
   try {
-    return { key: createPrivateKey(block.text), format };
+    return { key: crypto.createPrivateKey(block.text), format };
   } catch (err) {
     throw new IdentityError(
       'bad-private-key',
@@ -153,7 +153,7 @@ function parseCertificate(block: PemBlock, source: string, what: string): X509Ce
     );
   }
   try {
-    return new X509Certificate(block.text);
+    return new crypto.X509Certificate(block.text);
   } catch (err) {
     throw new IdentityError(
       'bad-certificate',
