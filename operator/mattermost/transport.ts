@@ -11,6 +11,12 @@
 //   headers; a 429 the gate paced says to retry when the gate expects a token, not after Retry-After.
 // - One attempt per call: the relay owns retries. The outage watch logs one warning when Mattermost goes
 //   away and one info line when it is back, with how long and how many calls failed meanwhile.
+// - Calls go through node:http / node:https with a keep-alive agent, not fetch: fetch loads Node's bundled
+//   undici (3–4 MiB of the watcher's RSS, issue 16) and costs more CPU per call; redirects are never
+//   followed and no compression is asked for, so an answer is what the server sent.
+import type { Agent, IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { http } from '../node-builtins.js';
 import type { Logger } from '../observability/logger.js';
 import { MattermostError } from './api.js';
 import { maskUrl } from './connection.js';
@@ -41,28 +47,56 @@ export interface Transport {
 
 type Body = { text: string } | { oversize: true };
 
-/** Reads at most `cap` bytes of the body; cancels the rest. */
-export async function readCapped(response: Response, cap: number): Promise<Body> {
-  const declared = Number(response.headers.get('Content-Length') ?? '');
+/** An answer's headers, read by name (case-insensitive), like fetch's Headers. */
+export interface AnswerHeaders {
+  get(name: string): string | null;
+  has(name: string): boolean;
+}
+
+interface Answer {
+  status: number;
+  headers: AnswerHeaders;
+  body: Body;
+}
+
+function headersOf(res: IncomingMessage): AnswerHeaders {
+  const value = (name: string) => res.headers[name.toLowerCase()];
+  return {
+    get: (name) => {
+      const v = value(name);
+      return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+    },
+    has: (name) => value(name) !== undefined,
+  };
+}
+
+/** Reads at most `cap` bytes of the body; drops the connection rather than read more. */
+export async function readCapped(res: IncomingMessage, cap: number): Promise<Body> {
+  const declared = Number(res.headers['content-length'] ?? '');
   if (Number.isFinite(declared) && declared > cap) {
-    await response.body?.cancel().catch(() => undefined);
+    res.destroy();
     return { oversize: true };
   }
-  if (!response.body) return { text: '' };
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    total += chunk.length;
     if (total > cap) {
-      await reader.cancel().catch(() => undefined);
+      res.destroy();
       return { oversize: true };
     }
-    chunks.push(value);
+    chunks.push(chunk);
   }
   return { text: new TextDecoder().decode(Buffer.concat(chunks)) };
+}
+
+/**
+ * Keep-alive connections for one transport. An idle connection is closed after 4 s (as fetch's undici
+ * did), before a server or proxy closes it under a request (nginx and load balancers wait 60 s or more).
+ */
+function agentsFor(): { http: Agent; https: https.Agent } {
+  const options = { keepAlive: true, timeout: 4000 };
+  return { http: new http.Agent(options), https: new https.Agent(options) };
 }
 
 /** The parsed JSON value, or undefined when the text is not JSON. */
@@ -130,6 +164,8 @@ export function createTransport(opts: TransportOptions): Transport {
     'X-Requested-With': 'XMLHttpRequest',
   };
 
+  const agents = agentsFor();
+
   async function exchange(op: string, url: string, shown: string, method: Method, body?: unknown) {
     const gate = opts.gate;
     if (!gate) return send(op, url, shown, method, body);
@@ -137,7 +173,7 @@ export function createTransport(opts: TransportOptions): Transport {
     const ticket = typeof entered === 'number' ? entered : await entered;
     try {
       const answer = await send(op, url, shown, method, body);
-      gate.leave(ticket, answer.response.status, answer.response.headers);
+      gate.leave(ticket, answer.status, answer.headers);
       return answer;
     } catch (err) {
       gate.leave(ticket);
@@ -145,16 +181,37 @@ export function createTransport(opts: TransportOptions): Transport {
     }
   }
 
+  /** One request, its answer read with the cap; the timeout covers both. */
+  function request(url: string, method: Method, body?: unknown): Promise<Answer> {
+    const target = new URL(url);
+    const secure = target.protocol === 'https:';
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise<Answer>((resolve, reject) => {
+      const req = (secure ? https : http).request(
+        target,
+        {
+          method,
+          agent: secure ? agents.https : agents.http,
+          headers: payload
+            ? { ...headers, 'Content-Type': 'application/json', 'Content-Length': payload.length }
+            : headers,
+          signal: AbortSignal.timeout(opts.timeoutMs),
+        },
+        (res) => {
+          readCapped(res, cap).then(
+            (answer) => resolve({ status: res.statusCode ?? 0, headers: headersOf(res), body: answer }),
+            reject,
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
   async function send(op: string, url: string, shown: string, method: Method, body?: unknown) {
     try {
-      const response = await fetch(url, {
-        method,
-        headers: body === undefined ? headers : { ...headers, 'Content-Type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(opts.timeoutMs),
-      });
-      return { response, body: await readCapped(response, cap) };
+      return await request(url, method, body);
     } catch (err) {
       const mapped = errorFromNetwork(op, shown, err, opts.timeoutMs);
       outage.failed(mapped);
@@ -165,38 +222,42 @@ export function createTransport(opts: TransportOptions): Transport {
   async function call<T>(op: string, path: string, method: Method, body?: unknown): Promise<T> {
     const url = `${opts.baseUrl}/api/v4${path}`;
     const shown = url.split('?')[0]!;
-    const { response, body: answer } = await exchange(op, url, shown, method, body).catch((err: unknown) => {
+    const {
+      status,
+      headers: answerHeaders,
+      body: answer,
+    } = await exchange(op, url, shown, method, body).catch((err: unknown) => {
       opts.logger.debug('Mattermost call failed', { op, url: shown, error: (err as Error).message });
       throw err;
     });
-    const type = response.headers.get('Content-Type') ?? 'no content type';
+    const type = answerHeaders.get('Content-Type') ?? 'no content type';
     const data = 'text' in answer ? parseJson(answer.text) : undefined;
     let failure: MattermostError | undefined;
     if ('oversize' in answer) {
-      failure = unexpected(op, shown, response.status, `a body over ${cap} bytes`);
-    } else if (response.status >= 300 && response.status < 400) {
-      const to = response.headers.get('Location');
+      failure = unexpected(op, shown, status, `a body over ${cap} bytes`);
+    } else if (status >= 300 && status < 400) {
+      const to = answerHeaders.get('Location');
       const where = to ? ` to ${maskUrl(to.split('?')[0]!)}` : '';
-      failure = unexpected(op, shown, response.status, `a redirect${where} (redirects are not followed)`);
-    } else if (!response.ok) {
-      failure = errorFromResponse(op, shown, response.status, response.headers, data ?? answer.text);
+      failure = unexpected(op, shown, status, `a redirect${where} (redirects are not followed)`);
+    } else if (status < 200 || status >= 300) {
+      failure = errorFromResponse(op, shown, status, answerHeaders, data ?? answer.text);
     } else if (!data || typeof data !== 'object') {
-      failure = unexpected(op, shown, response.status, answer.text.trim() ? type : `an empty ${type} body`);
+      failure = unexpected(op, shown, status, answer.text.trim() ? type : `an empty ${type} body`);
     }
-    if (failure && failure.kind === 'Unavailable' && GATEWAY_DOWN.has(response.status)) {
+    if (failure && failure.kind === 'Unavailable' && GATEWAY_DOWN.has(status)) {
       outage.failed(failure);
     } else if (failure?.kind !== 'Unexpected') {
       // Something that is not Mattermost (an auth proxy) may answer while Mattermost is away.
       outage.answered();
     }
-    if (failure?.kind === 'RateLimited' && opts.gate && response.headers.has('X-Ratelimit-Remaining')) {
+    if (failure?.kind === 'RateLimited' && opts.gate && answerHeaders.has('X-Ratelimit-Remaining')) {
       failure = pacedRetry(failure, opts.gate);
     }
     if (failure) {
       opts.logger.debug('Mattermost call failed', {
         op,
         url: shown,
-        status: response.status,
+        status: status,
         error: failure.message,
       });
       throw failure;
