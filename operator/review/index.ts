@@ -37,7 +37,7 @@ export async function startReview(
   // Never in a log line, whatever a message carries.
   registerSecret(review.signingKey.toString('utf8'));
   const mattermost =
-    overrides.mattermost ?? reviewMattermost(config().mattermost.url, config().mattermost.token);
+    overrides.mattermost ?? reviewMattermost(config().mattermost.url, config().mattermost.token, logger);
   const users = new UserMapper(teleport, {
     trait: review.userIdTrait,
     allowEmailUsernameMatch: review.allowEmailUsernameMatch,

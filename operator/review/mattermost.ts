@@ -3,6 +3,8 @@
 // when privacy settings hide it from the bot).
 import type { KeyObject } from 'node:crypto';
 import { normalizeBaseUrl } from '../mattermost/client.js';
+import { createTransport } from '../mattermost/transport.js';
+import type { Logger } from '../observability/logger.js';
 import { publicKeyFromMattermost } from './trigger.js';
 
 export interface ReviewMattermost {
@@ -11,17 +13,23 @@ export interface ReviewMattermost {
   emailOf(userId: string): Promise<string>;
 }
 
-export function reviewMattermost(url: string, token: string, timeoutMs = 5000): ReviewMattermost {
-  const base = normalizeBaseUrl(url);
+export function reviewMattermost(
+  url: string,
+  token: string,
+  logger: Logger,
+  timeoutMs = 5000,
+): ReviewMattermost {
+  // The relay's transport (answers capped and classified the same way), without its pacing gate: these
+  // reads are rare, one per click at most.
+  const transport = createTransport({
+    baseUrl: normalizeBaseUrl(url),
+    token,
+    timeoutMs,
+    userAgent: 'teleport-plugin-mattermost',
+    logger,
+  });
   let key: { at: number; value: Promise<KeyObject> } | undefined;
-  async function get(path: string): Promise<Record<string, unknown>> {
-    const res = await fetch(`${base}/api/v4${path}`, {
-      headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (!res.ok) throw new Error(`Mattermost GET ${path.split('?')[0]} answered HTTP ${res.status}`);
-    return (await res.json()) as Record<string, unknown>;
-  }
+  const get = (path: string) => transport.call<Record<string, unknown>>('review lookup', path, 'GET');
   return {
     signingKey(refresh = false) {
       // A refresh at most every 10 s: a flood of forged trigger ids must not become a flood of GETs.
