@@ -46,7 +46,7 @@ export class KubeApiError extends Error {
 }
 
 /** The operator cannot reach any cluster with this configuration (exit 2, nothing to retry; the CLI
- * recognises it by name, like kubeconfig.ts's). */
+ * recognises it by name). */
 export class KubeConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -65,7 +65,19 @@ export interface WatchHandle {
   abort(): void;
 }
 
-const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** Where the connection settings are looked for (tests pass their own). */
+export interface KubeConfigSources {
+  env: NodeJS.ProcessEnv;
+  home: string;
+  /** The in-cluster ServiceAccount's token and ca.crt. */
+  serviceAccountDir: string;
+}
+
+const DEFAULT_SOURCES: KubeConfigSources = {
+  env: process.env,
+  home: os.homedir(),
+  serviceAccountDir: '/var/run/secrets/kubernetes.io/serviceaccount',
+};
 const TOKEN_REREAD_MS = 60_000;
 /** A watch that sends nothing (not even a bookmark) for this long past its timeout is presumed dead. */
 const WATCH_IDLE_GRACE_MS = 30_000;
@@ -162,11 +174,18 @@ async function fromKubeconfigFile(p: string): Promise<Connection> {
   // yaml is CommonJS: a bundle's dynamic import sees it as { default }, tsc's output as named exports.
   const mod = (await import('yaml')) as { parse?: YamlParse; default?: { parse: YamlParse } };
   const parse = mod.parse ?? mod.default!.parse;
-  const doc = parse(readFileSync(p, 'utf8')) as KubeconfigFile;
+  let doc: KubeconfigFile;
+  try {
+    doc = (parse(readFileSync(p, 'utf8')) ?? {}) as KubeconfigFile;
+  } catch (err) {
+    throw new KubeConfigError(`kubeconfig ${p} cannot be read: ${(err as Error).message.split('\n')[0]}`);
+  }
   const rel = (f: string | undefined) => (f ? path.resolve(path.dirname(p), f) : undefined);
   const ctx = doc.contexts?.find((c) => c.name === doc['current-context'])?.context;
   if (!ctx)
-    throw new KubeConfigError(`kubeconfig ${p}: current-context '${doc['current-context'] ?? ''}' not found`);
+    throw new KubeConfigError(
+      `kubeconfig ${p}: no current cluster (current-context '${doc['current-context'] ?? ''}' not found); set current-context (kubectl config use-context <name>)`,
+    );
   const cluster = doc.clusters?.find((c) => c.name === ctx.cluster)?.cluster;
   if (!cluster) throw new KubeConfigError(`kubeconfig ${p}: cluster '${ctx.cluster}' not found`);
   if (cluster.server.startsWith('http://') && !cluster['insecure-skip-tls-verify'])
@@ -190,14 +209,15 @@ async function fromKubeconfigFile(p: string): Promise<Connection> {
   });
 }
 
-function inCluster(): Connection | undefined {
-  const host = process.env.KUBERNETES_SERVICE_HOST;
-  const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
-  if (!host || !existsSync(path.join(SA_DIR, 'token'))) return undefined;
+function inCluster(sources: KubeConfigSources): Connection | undefined {
+  const host = sources.env.KUBERNETES_SERVICE_HOST;
+  const port = sources.env.KUBERNETES_SERVICE_PORT ?? '443';
+  const dir = sources.serviceAccountDir;
+  if (!host || !existsSync(path.join(dir, 'token'))) return undefined;
   return connect({
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    ca: readFileSync(path.join(SA_DIR, 'ca.crt')),
-    token: fileToken(path.join(SA_DIR, 'token')),
+    ca: readFileSync(path.join(dir, 'ca.crt')),
+    token: fileToken(path.join(dir, 'token')),
   });
 }
 
@@ -222,28 +242,34 @@ export class KubeApi {
   private constructor(private readonly conn: Connection) {}
 
   /**
-   * From a KubeConfig-like object, else as kubectl looks (and kubeconfig.ts describes): the first existing
-   * file of $KUBECONFIG, else ~/.kube/config, else the in-cluster ServiceAccount; else a KubeConfigError
-   * (exit 2) that says what to set.
+   * From a KubeConfig-like object, else as kubectl looks: the first existing file of $KUBECONFIG (entries
+   * that do not exist are skipped), else ~/.kube/config, else the in-cluster ServiceAccount; else a
+   * KubeConfigError (exit 2) that says what to set — never a silent http://localhost:8080 fallback or a
+   * bare ENOENT.
    */
-  static async create(kc?: KubeConfigLike): Promise<KubeApi> {
+  static async create(kc?: KubeConfigLike, sources: KubeConfigSources = DEFAULT_SOURCES): Promise<KubeApi> {
     if (kc) return new KubeApi(fromKubeConfigLike(kc));
-    const listed = (process.env.KUBECONFIG ?? '').split(path.delimiter).filter(Boolean);
-    const home = path.join(os.homedir(), '.kube', 'config');
+    const listed = (sources.env.KUBECONFIG ?? '').split(path.delimiter).filter(Boolean);
+    const home = path.join(sources.home, '.kube', 'config');
     if (listed.length > 0) {
       const present = listed.find((f) => existsSync(f));
       if (!present)
         throw new KubeConfigError(
-          `no kubeconfig: KUBECONFIG=${process.env.KUBECONFIG} names no existing file; set KUBECONFIG to a kubeconfig file or run in-cluster`,
+          `no kubeconfig: KUBECONFIG=${sources.env.KUBECONFIG} names no existing file; set KUBECONFIG to a kubeconfig file or run in-cluster`,
         );
       return new KubeApi(await fromKubeconfigFile(present));
     }
     if (existsSync(home)) return new KubeApi(await fromKubeconfigFile(home));
-    const cluster = inCluster();
+    const cluster = inCluster(sources);
     if (cluster) return new KubeApi(cluster);
     throw new KubeConfigError(
       `no kubeconfig: set KUBECONFIG or run in-cluster (there is no ${home}, and no in-cluster service account)`,
     );
+  }
+
+  /** The API server's URL (for messages and tests). */
+  get server(): string {
+    return this.conn.server.href;
   }
 
   private send(method: string, p: string, o: RequestOptions, timeoutMs?: number): ClientRequest {
