@@ -34,6 +34,19 @@ function preferSmallHeap(): void {
   v8.setFlagsFromString('--optimize-for-size');
 }
 
+/**
+ * The operator, which mostly waits on the API server, also goes without V8's optimizing compilers (Maglev,
+ * TurboFan; the interpreter and the baseline compiler remain). Whenever one of them ran, it added ~5 MiB
+ * of the node binary's code and its working memory to the RSS: measured over fresh processes, idle with one
+ * resource 65–71 MiB without this and 65 MiB with it (bench P4i), reconciling 500 resources a peak of 88
+ * MiB without and 78 MiB with, in the same time (P4). TPM_OPTIMIZE_FOR_SIZE=false turns this off too.
+ */
+function skipOptimizingCompilers(): void {
+  if (process.env.TPM_OPTIMIZE_FOR_SIZE === 'false') return;
+  v8.setFlagsFromString('--no-opt');
+  v8.setFlagsFromString('--no-maglev');
+}
+
 const HELP: Record<string, string> = {
   main: `Usage: teleport-mattermost <command> [flags]
 
@@ -238,6 +251,7 @@ async function operator(args: string[]): Promise<number> {
     ? undefined
     : ((values.namespace as string | undefined) ?? process.env.POD_NAMESPACE ?? undefined);
   preferSmallHeap();
+  skipOptimizingCompilers();
   const { runOperator } = await import('../controller/run.js');
   const { DEFAULT_WATCHER_IMAGE } = await import('../controller/defaults.js');
   logger.info('Starting teleport-mattermost operator', {
