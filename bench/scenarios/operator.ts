@@ -208,32 +208,45 @@ export async function p4mOperatorWithSecrets(opts: ScenarioOptions): Promise<Sce
 }
 
 /** P4i: the operator's idle memory with one resource. */
+/** How many fresh operator processes P4i measures: the file-backed part of RSS varies by ±3 MiB per run. */
+const P4I_RUNS = 3;
+
 export async function p4iOperatorIdle(opts: ScenarioOptions): Promise<ScenarioResult> {
   const base = {
     id: 'P4i',
     title: 'Operator memory idle with 1 MattermostAccessPlugin',
-    target: '≤ 64 MiB RSS',
+    target: '≤ 64 MiB RSS (median of 3 fresh processes)',
   };
-  opts.log('P4i: node dist/bench/operator-scale.js 1');
-  const { code, out } = await runScaleScript(1, 0);
-  const r = parseOperatorScale(out);
-  if (code !== 0 || r.steadyMiB === undefined)
-    return {
-      ...base,
-      figures: [['exit code', String(code)]],
-      met: false,
-      notes: [`operator-scale.js failed:\n\n\`\`\`\n${out.slice(-1500)}\n\`\`\``],
-    };
+  const runs: ReturnType<typeof parseOperatorScale>[] = [];
+  for (let i = 0; i < P4I_RUNS; i++) {
+    opts.log(`P4i: node dist/bench/operator-scale.js 1 (run ${i + 1} of ${P4I_RUNS})`);
+    const { code, out } = await runScaleScript(1, 0);
+    const r = parseOperatorScale(out);
+    if (code !== 0 || r.steadyMiB === undefined)
+      return {
+        ...base,
+        figures: [['exit code', String(code)]],
+        met: false,
+        notes: [`operator-scale.js failed:\n\n\`\`\`\n${out.slice(-1500)}\n\`\`\``],
+      };
+    runs.push(r);
+  }
+  runs.sort((a, b) => a.steadyMiB! - b.steadyMiB!);
+  const r = runs[Math.floor(runs.length / 2)]!;
   return {
     ...base,
     figures: [
-      ['operator RSS 5 s after the resource was reconciled (idle)', `${r.steadyMiB} MiB`],
+      ['operator RSS 5 s after the resource was reconciled (idle), median', `${r.steadyMiB} MiB`],
       ['of it: anonymous / file-backed (the node binary)', `${r.anonMiB} MiB / ${r.fileMiB} MiB`],
-      ['operator RSS peak (VmHWM)', `${r.peakMiB} MiB`],
+      [
+        'each run: RSS (anonymous / file-backed)',
+        runs.map((x) => `${x.steadyMiB} MiB (${x.anonMiB} / ${x.fileMiB})`).join(', '),
+      ],
+      ['operator RSS peak (VmHWM) of the median run', `${r.peakMiB} MiB`],
       ['anchor: Go plugin idle RSS (issue 16, same machine)', '26 MB'],
     ],
-    headline: `idle ${r.steadyMiB} MiB (anon ${r.anonMiB} MiB, file-backed ${r.fileMiB} MiB; peak ${r.peakMiB} MiB)`,
-    met: r.steadyMiB <= 64,
+    headline: `idle ${r.steadyMiB} MiB (anon ${r.anonMiB} MiB, file-backed ${r.fileMiB} MiB; median of ${P4I_RUNS}: ${runs.map((x) => x.steadyMiB).join(', ')} MiB)`,
+    met: r.steadyMiB! <= 64,
     notes: [
       'RSS from /proc/<pid>/status of the operator process (the built CLI, with the image’s environment: bench/lib/image-env.ts).',
     ],

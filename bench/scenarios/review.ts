@@ -35,7 +35,7 @@ export async function n1ReviewClicks(opts: ScenarioOptions): Promise<ScenarioRes
           `${r.repeatedAnswers.filter((t) => t.includes('already handled')).length} / ${r.repeatedAnswers.length}`,
         ],
       ],
-      headline: 'click → review p99',
+      headline: `click → review p50 ${ms(lat.p50)}, p99 ${ms(lat.p99)}; ${lat.n} clicks, ${reviews} reviews`,
       target: 'answer within 10 s; every valid click one review, no duplicates',
       met: lat.max < 10_000 && approved === lat.n && reviews === lat.n,
       notes: [
