@@ -7,8 +7,8 @@
 import type { V1EnvVar, V1ResourceRequirements } from '@kubernetes/client-node';
 
 /**
- * Defaults sized from bench P3 (docs/benchmarks.md): the watcher idles near 100 MiB RSS and stays under
- * ~150 MiB tracking 10,000 requests with the heap flags below.
+ * Defaults sized from bench P3 (docs/benchmarks.md): with the image's settings the watcher idles near
+ * 70 MiB RSS and peaks near 110 MiB tracking 10,000 requests; the limit leaves room for bursts above that.
  */
 export const DEFAULT_WATCHER_RESOURCES: V1ResourceRequirements = {
   requests: { cpu: '25m', memory: '128Mi' },
