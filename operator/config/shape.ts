@@ -73,19 +73,21 @@ function checkValue(rule: KeyRule, value: unknown): { issues: ShapeIssue[] } | {
   }
 }
 
-/** Checks one table against its shape; `name` is the section's name, for paths and messages. */
-export function checkTable(
+type Checked = { issues: ShapeIssue[]; value?: Record<string, unknown> };
+
+const notATable = (name: string, table: unknown): Checked => ({
+  issues: [{ path: [name], message: wrongType(`a table ([${name}])`, table) }],
+});
+
+/** Checks the given keys of a table, each by its rule, into `value`; issues carry the section and key. */
+function checkEntries(
   name: string,
-  shape: TableShape,
-  table: unknown,
-): { issues: ShapeIssue[]; value?: Record<string, unknown> } {
-  if (!isTable(table)) {
-    return { issues: [{ path: [name], message: wrongType(`a table ([${name}])`, table) }] };
-  }
+  table: Record<string, unknown>,
+  rules: [string, KeyRule][],
+  value: Record<string, unknown>,
+): Checked {
   const issues: ShapeIssue[] = [];
-  const value: Record<string, unknown> = {};
-  for (const [key, rule] of Object.entries(shape)) {
-    if (!Object.hasOwn(table, key) || table[key] === undefined) continue;
+  for (const [key, rule] of rules) {
     const checked = checkValue(rule, table[key]);
     if ('issues' in checked)
       issues.push(...checked.issues.map((i) => ({ ...i, path: [name, key, ...i.path] })));
@@ -94,25 +96,21 @@ export function checkTable(
   return { issues, value };
 }
 
+/** Checks one table against its shape; `name` is the section's name, for paths and messages. */
+export function checkTable(name: string, shape: TableShape, table: unknown): Checked {
+  if (!isTable(table)) return notATable(name, table);
+  const present = Object.entries(shape).filter(
+    ([key]) => Object.hasOwn(table, key) && table[key] !== undefined,
+  );
+  return checkEntries(name, table, present, {});
+}
+
 /**
  * Checks a table of user-chosen keys whose values all follow `rule` (e.g. [role_to_recipients]). Keeps
  * every key of the document, `__proto__` included, in a prototype-free object: keys are outside text.
  */
-export function checkMap(
-  name: string,
-  rule: KeyRule,
-  table: unknown,
-): { issues: ShapeIssue[]; value?: Record<string, unknown> } {
-  if (!isTable(table)) {
-    return { issues: [{ path: [name], message: wrongType(`a table ([${name}])`, table) }] };
-  }
-  const issues: ShapeIssue[] = [];
-  const value = Object.create(null) as Record<string, unknown>;
-  for (const key of Object.keys(table)) {
-    const checked = checkValue(rule, table[key]);
-    if ('issues' in checked)
-      issues.push(...checked.issues.map((i) => ({ ...i, path: [name, key, ...i.path] })));
-    else value[key] = checked.value;
-  }
-  return { issues, value };
+export function checkMap(name: string, rule: KeyRule, table: unknown): Checked {
+  if (!isTable(table)) return notATable(name, table);
+  const rules = Object.keys(table).map((key): [string, KeyRule] => [key, rule]);
+  return checkEntries(name, table, rules, Object.create(null) as Record<string, unknown>);
 }

@@ -4,6 +4,7 @@ import { bootstrapLogger, captureLogger, silentLogger } from '../../../operator/
 import { decodePluginData } from '../../../operator/relay/plugindata.js';
 import { runWatcher, type WatcherInternals } from '../../../operator/relay/run.js';
 import { parsePostFields } from '../../../operator/mattermost/render.js';
+import type { AccessRequest } from '../../../operator/teleport/api.js';
 import { FAST_TUNING, MemoryMattermost, MemoryTeleport, testConfig, until } from './fakes.js';
 
 const logger = process.env.RELAY_DEBUG ? bootstrapLogger('debug') : silentLogger();
@@ -44,6 +45,21 @@ async function start(
 }
 
 const data = (id: string) => decodePluginData(teleport.pluginData(id) ?? {});
+
+/** What a writer that crashed after posting leaves: the intent recorded, the post made, no messages. */
+async function postedButNotRecorded(req: AccessRequest, message: string) {
+  await teleport.updatePluginData(req.id, 'mattermost', {
+    user: req.user,
+    roles: 'editor',
+    mm_recipients: 'dm-reviewer1',
+    mm_post_intent_at: String(Date.now()),
+  });
+  return mattermost.createPost({
+    channelId: 'dm-reviewer1',
+    message,
+    props: { teleport_request_id: req.id, teleport_post: 'request' },
+  });
+}
 const status = (message: string) => parsePostFields(message).Status;
 
 describe('relay lifecycle', () => {
@@ -144,19 +160,8 @@ describe('zero loss and no duplicates', () => {
   });
 
   it('recovers a crash between "post created" and "post recorded" on restart', async () => {
-    // State as a crash leaves it: intent recorded, post made, messages not recorded.
     const req = teleport.createRequest();
-    await teleport.updatePluginData(req.id, 'mattermost', {
-      user: req.user,
-      roles: 'editor',
-      mm_recipients: 'dm-reviewer1',
-      mm_post_intent_at: String(Date.now()),
-    });
-    const orphan = await mattermost.createPost({
-      channelId: 'dm-reviewer1',
-      message: 'posted before the crash',
-      props: { teleport_request_id: req.id, teleport_post: 'request' },
-    });
+    const orphan = await postedButNotRecorded(req, 'posted before the crash');
     const w = await start();
     await w.idle();
     expect(mattermost.roots()).toHaveLength(1);
@@ -396,17 +401,7 @@ describe('Teleport calls per new request', () => {
     // Recorded and posted by someone else, silently (no event yet): intent, post, no messages.
     const req = new MemoryTeleport().createRequest();
     teleport.requests.set(req.id, req);
-    await teleport.updatePluginData(req.id, 'mattermost', {
-      user: req.user,
-      roles: 'editor',
-      mm_recipients: 'dm-reviewer1',
-      mm_post_intent_at: String(Date.now()),
-    });
-    const orphan = await mattermost.createPost({
-      channelId: 'dm-reviewer1',
-      message: 'posted by the other writer',
-      props: { teleport_request_id: req.id, teleport_post: 'request' },
-    });
+    const orphan = await postedButNotRecorded(req, 'posted by the other writer');
     teleport.setState(req.id, 'PENDING');
     await w.idle();
     expect(mattermost.roots()).toHaveLength(1);
