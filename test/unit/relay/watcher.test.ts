@@ -224,14 +224,42 @@ describe('zero loss and no duplicates', () => {
   // A budget no loaded machine runs out of: the counts below must come from one pass.
   const ROOMY = { retry: { baseDelayMs: 2, maxDelayMs: 20, budgetMs: 60_000 } };
 
-  it('searches once after an ambiguous post failure, not again before each retry that follows a 429', async () => {
-    const w = await start(undefined, false, ROOMY);
+  // Budget 0: one attempt per pass, so each entry of a script is one pass of its own.
+  const ONE_ATTEMPT_PER_PASS = { retry: { baseDelayMs: 2, maxDelayMs: 20, budgetMs: 0 } };
+
+  it.each<[string, typeof ROOMY, NonNullable<MemoryMattermost['createScript']>, number]>([
+    [
+      'searches once after an ambiguous post failure, not again before each retry that follows a 429',
+      ROOMY,
+      ['unavailable', 'rateLimited', 'rateLimited', 'rateLimited'],
+      1,
+    ],
+    [
+      'searches again after each ambiguous failure, and adopts the post the second one saved',
+      ROOMY,
+      ['unavailable', 'rateLimited', 'saveThenFail', 'rateLimited'],
+      2,
+    ],
+    [
+      'does not search again on a later pass when every create since the last search was a 429',
+      ONE_ATTEMPT_PER_PASS,
+      ['unavailable', 'rateLimited', 'rateLimited', 'rateLimited'],
+      1,
+    ],
+    [
+      'does not search on a later pass when every create so far was a 429',
+      ONE_ATTEMPT_PER_PASS,
+      ['rateLimited', 'rateLimited', 'rateLimited'],
+      0,
+    ],
+  ])('%s', async (_name, tuning, script, searches) => {
+    const w = await start(undefined, false, tuning);
     const before = mattermost.searches;
-    mattermost.createScript = ['unavailable', 'rateLimited', 'rateLimited', 'rateLimited'];
+    mattermost.createScript = [...script];
     teleport.createRequest();
     await w.idle();
     expect(mattermost.roots()).toHaveLength(1);
-    expect(mattermost.searches - before).toBe(1);
+    expect(mattermost.searches - before).toBe(searches);
   });
 
   it('searches once after an ambiguous reply failure, not again before each retry that follows a 429', async () => {
@@ -244,37 +272,6 @@ describe('zero loss and no duplicates', () => {
     await w.idle();
     expect(mattermost.repliesTo(mattermost.roots()[0]!.id)).toHaveLength(1);
     expect(mattermost.searches - before).toBe(1);
-  });
-
-  it('searches again after each ambiguous failure, and adopts the post the second one saved', async () => {
-    const w = await start(undefined, false, ROOMY);
-    const before = mattermost.searches;
-    mattermost.createScript = ['unavailable', 'rateLimited', 'saveThenFail', 'rateLimited'];
-    teleport.createRequest();
-    await w.idle();
-    expect(mattermost.roots()).toHaveLength(1);
-    expect(mattermost.searches - before).toBe(2);
-  });
-
-  it('does not search again on a later pass when every create since the last search was a 429', async () => {
-    // Budget 0: one attempt per pass, so each entry below is one pass of its own.
-    const w = await start(undefined, false, { retry: { baseDelayMs: 2, maxDelayMs: 20, budgetMs: 0 } });
-    const before = mattermost.searches;
-    mattermost.createScript = ['unavailable', 'rateLimited', 'rateLimited', 'rateLimited'];
-    teleport.createRequest();
-    await w.idle();
-    expect(mattermost.roots()).toHaveLength(1);
-    expect(mattermost.searches - before).toBe(1);
-  });
-
-  it('does not search on a later pass when every create so far was a 429', async () => {
-    const w = await start(undefined, false, { retry: { baseDelayMs: 2, maxDelayMs: 20, budgetMs: 0 } });
-    const before = mattermost.searches;
-    mattermost.createScript = ['rateLimited', 'rateLimited', 'rateLimited'];
-    teleport.createRequest();
-    await w.idle();
-    expect(mattermost.roots()).toHaveLength(1);
-    expect(mattermost.searches - before).toBe(0);
   });
 
   it('edits the other threads while one thread cannot get its review reply yet', async () => {
