@@ -51,6 +51,32 @@ export async function must(
   return reply;
 }
 
+/** An admin's call that must answer `expected` (must() bound to a server and a token). */
+export type AdminCall = (
+  expected: number | number[],
+  method: string,
+  path: string,
+  body?: unknown,
+) => Promise<RestReply>;
+
+/** Creating channels in a team (display name from the name) and adding members, as an admin. */
+export function channelSteps(call: AdminCall, teamId: string) {
+  return {
+    createChannel: async (name: string, type: 'O' | 'P') =>
+      (
+        await call(201, 'POST', '/channels', {
+          team_id: teamId,
+          name,
+          display_name: name.replace(/-/g, ' ').replace(/\b\w/g, (c) => c.toUpperCase()),
+          type,
+        })
+      ).body.id as string,
+    addToChannel: async (channelId: string, userId: string) => {
+      await call(201, 'POST', `/channels/${channelId}/members`, { user_id: userId });
+    },
+  };
+}
+
 // ---- the real server's world, seeded over REST as its first user (who becomes system_admin) ----
 
 export const TEAM = 'team-llama';
@@ -94,18 +120,7 @@ export async function seedRealWorld(url: string): Promise<RealWorldHandoff> {
     .body;
   const addToTeam = (userId: string) =>
     call(201, 'POST', `/teams/${team.id}/members`, { team_id: team.id, user_id: userId });
-  const createChannel = async (name: string, type: 'O' | 'P') =>
-    (
-      await call(201, 'POST', '/channels', {
-        team_id: team.id,
-        name,
-        display_name: name.replace(/-/g, ' ').replace(/\b\w/g, (c) => c.toUpperCase()),
-        type,
-      })
-    ).body.id as string;
-  const addToChannel = async (channelId: string, userId: string) => {
-    await call(201, 'POST', `/channels/${channelId}/members`, { user_id: userId });
-  };
+  const { createChannel, addToChannel } = channelSteps(call, team.id as string);
 
   const users: Record<string, string> = {};
   for (const email of EMAILS) {

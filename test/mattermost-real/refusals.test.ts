@@ -2,11 +2,10 @@
 // emails, a channel the bot may not post in, a deleted root post, the edit time limit) must not hold
 // back the others, and edits keep the props we do not own. The same cases run against the fake in
 // test/integration/relay/refusals.test.ts.
-import { randomBytes } from 'node:crypto';
 import { decodePluginData } from '../../operator/relay/plugindata.js';
 import type { WatcherInternals } from '../../operator/relay/run.js';
-import { settle, until } from '../integration/relay/harness.js';
-import { eventually, startRealStack, type RealStack } from './stack.js';
+import { settle } from '../integration/relay/harness.js';
+import { eventually, newChannel, readyRelay, startRealStack, type RealStack } from './stack.js';
 
 const REVIEWER1 = 'reviewer1@example.com';
 const REVIEWER2 = 'reviewer2@example.com';
@@ -16,19 +15,8 @@ afterEach(async () => {
   stack = undefined;
 });
 
-async function channel(s: RealStack, prefix: string, botMember = true): Promise<[string, string]> {
-  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  return [`team-llama/${name}`, await s.world.createChannel(name, { type: 'O', botMember })];
-}
-
 /** The real server is slower than the fake: a longer bound for settle(). */
 const SETTLE_MS = 20_000;
-
-async function readyRelay(s: RealStack): Promise<WatcherInternals> {
-  const relay = await s.startRelay();
-  await until(() => relay.ready() === undefined, 20_000, 'relay ready');
-  return relay;
-}
 
 /** Review + approval, then in `channelId`: one root post, one reply, the final edit; the resolution recorded. */
 async function approveAndExpectDelivered(
@@ -53,7 +41,7 @@ const readyz = async (relay: WatcherInternals) =>
 describe('a recipient the real server refuses never holds back the others (issue 11)', () => {
   it('hidden emails (every lookup 403): the channel gets everything', async () => {
     stack = await startRealStack({ roleToRecipients: {} });
-    const [ch, chId] = await channel(stack, 'emails');
+    const [ch, chId] = await newChannel(stack, 'emails');
     stack.config.roleToRecipients = { '*': [REVIEWER1, ch] };
     await stack.world.setShowEmailAddress(false);
     try {
@@ -70,8 +58,8 @@ describe('a recipient the real server refuses never holds back the others (issue
 
   it('a public channel the bot is not in (by-name 200, POST 403): the other channel gets everything', async () => {
     stack = await startRealStack({ roleToRecipients: {} });
-    const [outside, outsideId] = await channel(stack, 'outside', false);
-    const [ch, chId] = await channel(stack, 'inside');
+    const [outside, outsideId] = await newChannel(stack, 'outside', { botMember: false });
+    const [ch, chId] = await newChannel(stack, 'inside');
     stack.config.roleToRecipients = { '*': [outside, ch] };
     const relay = await readyRelay(stack);
     const req = stack.teleport.createRequest();
@@ -84,8 +72,8 @@ describe('a recipient the real server refuses never holds back the others (issue
 
   it('a root post deleted by an admin (reply 400, patch 403): the other channel gets everything', async () => {
     stack = await startRealStack({ roleToRecipients: {} });
-    const [first, firstId] = await channel(stack, 'deleted');
-    const [ch, chId] = await channel(stack, 'kept');
+    const [first, firstId] = await newChannel(stack, 'deleted');
+    const [ch, chId] = await newChannel(stack, 'kept');
     stack.config.roleToRecipients = { '*': [first, ch] };
     const relay = await readyRelay(stack);
     const req = stack.teleport.createRequest();
@@ -98,7 +86,7 @@ describe('a recipient the real server refuses never holds back the others (issue
 
   it('an edit keeps from_bot (the real server replaces props wholesale on patch)', async () => {
     stack = await startRealStack({ roleToRecipients: {} });
-    const [ch, chId] = await channel(stack, 'frombot');
+    const [ch, chId] = await newChannel(stack, 'frombot');
     stack.config.roleToRecipients = { '*': [ch] };
     const relay = await readyRelay(stack);
     const req = stack.teleport.createRequest();
@@ -109,7 +97,7 @@ describe('a recipient the real server refuses never holds back the others (issue
 
   it('an edit refused by PostEditTimeLimit: the resolution is replied in the thread, once', async () => {
     stack = await startRealStack({ roleToRecipients: {} });
-    const [ch, chId] = await channel(stack, 'limit');
+    const [ch, chId] = await newChannel(stack, 'limit');
     stack.config.roleToRecipients = { '*': [ch] };
     await stack.world.setPostEditTimeLimit(1);
     try {

@@ -4,11 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../operator/observability/logger.js';
 import { decodePluginData } from '../../operator/relay/plugindata.js';
-import type { WatcherInternals } from '../../operator/relay/run.js';
 import { until } from '../integration/relay/harness.js';
 import { realHandoff } from './world.js';
 import { startMattermostProcess, type MattermostInstance } from './server.js';
-import { eventually, startRealStack, type RealStack } from './stack.js';
+import { eventually, newChannel, readyRelay, startRealStack, type RealStack } from './stack.js';
 
 const REVIEWER1 = 'reviewer1@example.com';
 const REVIEWER2 = 'reviewer2@example.com';
@@ -19,19 +18,6 @@ afterEach(async () => {
 });
 
 /** A fresh public channel with the bot and every seeded user in it; returns [recipient, id]. */
-async function freshChannel(s: RealStack, prefix: string): Promise<[string, string]> {
-  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  const id = await s.world.createChannel(name, { type: 'O', botMember: true });
-  for (const user of Object.values(s.world.users)) await s.world.addToChannel(id, user);
-  return [`team-llama/${name}`, id];
-}
-
-async function readyRelay(s: RealStack): Promise<WatcherInternals> {
-  const relay = await s.startRelay();
-  await until(() => relay.ready() === undefined, 20_000, 'relay ready');
-  return relay;
-}
-
 async function oneRoot(s: RealStack, requestId: string, channelId: string) {
   let roots: Awaited<ReturnType<RealStack['rootsOf']>> = [];
   await eventually(
@@ -46,7 +32,7 @@ async function oneRoot(s: RealStack, requestId: string, channelId: string) {
 describe('the relay against a real Mattermost', () => {
   it('request -> review -> approve: a root post per recipient, the reply in the thread, the final edit', async () => {
     stack = await startRealStack({ roleToRecipients: {} });
-    const [channel, channelId] = await freshChannel(stack, 'lifecycle');
+    const [channel, channelId] = await newChannel(stack, 'lifecycle', { everyone: true });
     stack.config.roleToRecipients = { '*': [channel, REVIEWER1] };
     const relay = await readyRelay(stack);
     const req = stack.teleport.createRequest({ requestReason: 'deploy the fix' });
@@ -70,7 +56,7 @@ describe('the relay against a real Mattermost', () => {
 
   it('deny and expire edit the root post to DENIED / EXPIRED', async () => {
     stack = await startRealStack({ roleToRecipients: {} });
-    const [channel, channelId] = await freshChannel(stack, 'resolve');
+    const [channel, channelId] = await newChannel(stack, 'resolve', { everyone: true });
     stack.config.roleToRecipients = { '*': [channel] };
     const relay = await readyRelay(stack);
     const denied = stack.teleport.createRequest();
@@ -95,7 +81,7 @@ describe('the relay against a real Mattermost', () => {
 
   it('hostile request text notifies nobody: members\u2019 mention counts do not move', async () => {
     stack = await startRealStack({ roleToRecipients: {} });
-    const [channel, channelId] = await freshChannel(stack, 'hostile');
+    const [channel, channelId] = await newChannel(stack, 'hostile', { everyone: true });
     stack.config.roleToRecipients = { '*': [channel] };
     const relay = await readyRelay(stack);
     const users = Object.values(stack.world.users);
@@ -161,7 +147,7 @@ describe('the relay against a real Mattermost', () => {
         rateLimit: { perSec: 5, maxBurst: 5 },
       });
       stack = await startRealStack({ roleToRecipients: {}, mattermostUrl: limited.url });
-      const [channel, channelId] = await freshChannel(stack, 'storm');
+      const [channel, channelId] = await newChannel(stack, 'storm', { everyone: true });
       stack.config.roleToRecipients = { '*': [channel] };
       // Production retry policy: the server's Retry-After is honoured, not capped at the test's 250 ms.
       // (Observed: with TEST_TUNING's 250 ms cap and 1 s budget, requests are re-queued, and each retry

@@ -1,6 +1,7 @@
 // The relay between the Teleport-compatible test server and the tier's real Mattermost: like
 // test/integration/relay/harness.ts, but Mattermost is the real one (seeded by global-setup.ts) and
 // posts are read back through its API as the admin.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,7 +10,7 @@ import { silentLogger, type Logger } from '../../operator/observability/logger.j
 import type { RelayTuning } from '../../operator/relay/reconcile.js';
 import { runWatcher, type WatcherInternals } from '../../operator/relay/run.js';
 import { startFakeTeleport, type FakeTeleport } from '../teleport-server/index.js';
-import { TEST_TUNING } from '../integration/relay/harness.js';
+import { TEST_TUNING, until } from '../integration/relay/harness.js';
 import { relayTestConfig } from '../integration/relay/test-config.js';
 import { realWorld, type World, type WorldPost } from './world.js';
 
@@ -94,4 +95,26 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The relay started and ready (the real server answers more slowly than the fake: up to 20 s). */
+export async function readyRelay(s: RealStack): Promise<WatcherInternals> {
+  const relay = await s.startRelay();
+  await until(() => relay.ready() === undefined, 20_000, 'relay ready');
+  return relay;
+}
+
+/**
+ * A new public channel `team-llama/<prefix>-<hex>`: its recipient name and id. The bot is a member unless
+ * `botMember` is false; with `everyone`, so are the seeded users (e.g. to count their mentions).
+ */
+export async function newChannel(
+  s: RealStack,
+  prefix: string,
+  opts: { botMember?: boolean; everyone?: boolean } = {},
+): Promise<[string, string]> {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  const id = await s.world.createChannel(name, { type: 'O', botMember: opts.botMember ?? true });
+  if (opts.everyone) for (const user of Object.values(s.world.users)) await s.world.addToChannel(id, user);
+  return [`team-llama/${name}`, id];
 }

@@ -8,7 +8,7 @@
 // users reviewer1/reviewer2/requester1/alice @example.com (members of the team and channel-llama),
 // bot `teleport` (system_user only, as `POST /bots` makes it) with a user access token.
 import { startFakeMattermost, type FakeMattermost } from '../mattermost-server/index.js';
-import { EMAILS, REAL_WORLD_ENV, TEAM, must, type RealWorldHandoff } from './bootstrap.js';
+import { EMAILS, REAL_WORLD_ENV, TEAM, channelSteps, must, type RealWorldHandoff } from './bootstrap.js';
 
 export { EMAILS, REAL_WORLD_ENV, TEAM, seedRealWorld, type RealWorldHandoff } from './bootstrap.js';
 
@@ -70,18 +70,7 @@ export function realWorld(h: RealWorldHandoff = realHandoff(), url = h.url): Wor
   const call = (expected: number | number[], method: string, path: string, body?: unknown) =>
     must(expected, url, h.adminToken, method, path, body);
   const { botId } = h;
-  const createChannel = async (name: string, type: 'O' | 'P') =>
-    (
-      await call(201, 'POST', '/channels', {
-        team_id: h.teamId,
-        name,
-        display_name: name.replace(/-/g, ' ').replace(/\b\w/g, (c) => c.toUpperCase()),
-        type,
-      })
-    ).body.id as string;
-  const addToChannel = async (channelId: string, userId: string) => {
-    await call(201, 'POST', `/channels/${channelId}/members`, { user_id: userId });
-  };
+  const { createChannel, addToChannel } = channelSteps(call, h.teamId);
   const newBotToken = async () =>
     (await call(200, 'POST', `/users/${botId}/tokens`, { description: 'tests' })).body.token as string;
   return {
