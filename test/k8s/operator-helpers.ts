@@ -115,6 +115,25 @@ export function baseSpec(overrides: Partial<MattermostAccessPluginSpec> = {}): M
   };
 }
 
+/**
+ * Creates a MattermostAccessPlugin as it is given, without any defaulting of ours (for the API server's
+ * validation: the spec may be anything). Rejects with the API server's answer.
+ */
+export function createPlugin(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  spec: unknown,
+): Promise<unknown> {
+  return kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, spec },
+  });
+}
+
 export async function applyPlugin(
   kc: KubeConfig,
   namespace: string,

@@ -19,6 +19,7 @@ import type { MattermostAccessPluginSpec } from '../../operator/controller/types
 import { createTestNamespace, loadTestKubeConfig, waitForGarbageCollectorToWatch } from './harness.js';
 import {
   applyPlugin,
+  createPlugin,
   condition,
   getPlugin,
   identityText,
@@ -60,20 +61,7 @@ async function read<T>(fn: () => Promise<T>): Promise<T | undefined> {
 }
 
 it('rejects a tbot block with both addresses, and a tbot block beside identitySecretRef', async () => {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const create = (teleport: unknown) =>
-    custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: ns,
-      plural: PLURAL,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'MattermostAccessPlugin',
-        metadata: { name: 'bad' },
-        spec: { ...spec, teleport },
-      },
-    });
+  const create = (teleport: unknown) => createPlugin(kc, ns, 'bad', { ...spec, teleport });
   await expect(
     create({ tbot: { clusterName: 'c', proxyAddress: 'p.example.com:443', authAddress: 'a:3025' } }),
   ).rejects.toThrow(/set exactly one of proxyAddress/);

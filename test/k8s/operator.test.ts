@@ -23,6 +23,7 @@ import { createTestNamespace, loadTestKubeConfig } from './harness.js';
 import {
   apiError,
   applyPlugin,
+  createPlugin,
   baseSpec,
   condition,
   getPlugin,
@@ -357,22 +358,10 @@ describe('health and metrics endpoints', () => {
 
 describe('API server validation', () => {
   it('rejects invalid resources with readable messages', async () => {
-    const custom = kc.makeApiClient(CustomObjectsApi);
     const err = await apiError(
-      custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: ns,
-        plural: PLURAL,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'MattermostAccessPlugin',
-          metadata: { name: 'bad' },
-          spec: {
-            teleport: { address: 'teleport.example.com', identitySecretRef: { name: 'id' } },
-            mattermost: { url: 'mattermost.example.com', tokenSecretRef: { name: 't' }, recipients: ['bob'] },
-          },
-        },
+      createPlugin(kc, ns, 'bad', {
+        teleport: { address: 'teleport.example.com', identitySecretRef: { name: 'id' } },
+        mattermost: { url: 'mattermost.example.com', tokenSecretRef: { name: 't' }, recipients: ['bob'] },
       }),
     );
     expect(err.code).toBe(422);
@@ -383,18 +372,7 @@ describe('API server validation', () => {
     expect(body).toContain('must be \\"team/channel\\" or a user\'s email address');
 
     const severity = await apiError(
-      custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: ns,
-        plural: PLURAL,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'MattermostAccessPlugin',
-          metadata: { name: 'bad2' },
-          spec: { ...baseSpec(), log: { severity: 'LOUD' } },
-        },
-      }),
+      createPlugin(kc, ns, 'bad2', { ...baseSpec(), log: { severity: 'LOUD' } }),
     );
     expect(String(severity.body)).toContain('spec.log.severity: Unsupported value: \\"LOUD\\"');
   });
