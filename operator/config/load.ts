@@ -17,8 +17,16 @@ import { parseDuration } from './duration.js';
 import { maskUrlCredentials } from '../observability/safe-text.js';
 import { dict } from './dict.js';
 import { closestKey } from './suggest.js';
-import { REVIEW_KEYS, REVIEW_SHAPE, validateReview, type RawReview } from './review.js';
-import { checkMap, checkTable, show, type ShapeIssue, type StringCheck, type TableShape } from './shape.js';
+import { REVIEW_SHAPE, validateReview, type RawReview } from './review.js';
+import {
+  ANY_KEY,
+  checkSection,
+  knownKeys,
+  show,
+  type SectionShape,
+  type ShapeIssue,
+  type StringCheck,
+} from './shape.js';
 import type { LogFormat, PluginConfig, Severity } from './types.js';
 
 /** A configuration file is a few KB. */
@@ -51,24 +59,6 @@ export interface LoadedConfig {
   config: PluginConfig;
   warnings: string[];
 }
-
-const KNOWN_KEYS: Record<string, readonly string[] | 'any'> = {
-  teleport: [
-    'addr',
-    'auth_server',
-    'identity',
-    'refresh_identity',
-    'refresh_identity_interval',
-    'client_key',
-    'client_crt',
-    'root_cas',
-  ],
-  mattermost: ['url', 'token', 'recipients', 'ca_file', 'notify_requester'],
-  role_to_recipients: 'any',
-  log: ['output', 'severity', 'format'],
-  http: ['listen_addr'],
-  review: REVIEW_KEYS,
-};
 
 const SEVERITY_ALIASES: Record<string, Severity> = {
   debug: 'debug',
@@ -142,6 +132,7 @@ const SHAPE = {
     ca_file: str,
     notify_requester: bool,
   },
+  role_to_recipients: { [ANY_KEY]: { type: 'string or string list' } },
   log: {
     output: str,
     severity: { type: 'string', checks: [severityName] },
@@ -149,7 +140,12 @@ const SHAPE = {
   },
   http: { listen_addr: { type: 'string', checks: [listenAddr, portInRange] } },
   review: REVIEW_SHAPE,
-} satisfies Record<string, TableShape>;
+} satisfies Record<string, SectionShape>;
+
+/** Each section's known keys, for the unknown-key warnings. */
+const KNOWN_KEYS: Record<string, readonly string[] | 'any'> = Object.fromEntries(
+  Object.entries(SHAPE).map(([name, shape]) => [name, knownKeys(shape)]),
+);
 
 interface RawConfig {
   teleport?: Partial<{
@@ -183,17 +179,9 @@ interface RawConfig {
 function checkShape(doc: Record<string, unknown>): { raw: RawConfig; issues: ShapeIssue[] } {
   const raw: Record<string, unknown> = {};
   const issues: ShapeIssue[] = [];
-  const sections: [string, (value: unknown) => ReturnType<typeof checkTable>][] = [
-    ['teleport', (v) => checkTable('teleport', SHAPE.teleport, v)],
-    ['mattermost', (v) => checkTable('mattermost', SHAPE.mattermost, v)],
-    ['role_to_recipients', (v) => checkMap('role_to_recipients', { type: 'string or string list' }, v)],
-    ['log', (v) => checkTable('log', SHAPE.log, v)],
-    ['http', (v) => checkTable('http', SHAPE.http, v)],
-    ['review', (v) => checkTable('review', SHAPE.review, v)],
-  ];
-  for (const [name, check] of sections) {
+  for (const [name, shape] of Object.entries(SHAPE)) {
     if (!Object.hasOwn(doc, name) || doc[name] === undefined) continue;
-    const checked = check(doc[name]);
+    const checked = checkSection(name, shape, doc[name]);
     issues.push(...checked.issues);
     if (checked.value) raw[name] = checked.value;
   }

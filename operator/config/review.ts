@@ -26,15 +26,6 @@ export interface ReviewConfig {
   signingKey: Buffer;
 }
 
-export const REVIEW_KEYS = [
-  'enabled',
-  'listen_addr',
-  'callback_url',
-  'mattermost_user_id_trait',
-  'allow_email_username_match',
-  'signing_key_file',
-] as const;
-
 export function disabledReview(): ReviewConfig {
   return {
     enabled: false,
@@ -144,7 +135,9 @@ export function validateReview(
   out.userIdTrait = (r.mattermost_user_id_trait ?? DEFAULT_MATTERMOST_USER_ID_TRAIT).trim();
   out.allowEmailUsernameMatch = r.allow_email_username_match ?? false;
   if (!r.enabled) {
-    const set = REVIEW_KEYS.filter((k) => k !== 'enabled' && r[k] !== undefined);
+    const set = (Object.keys(REVIEW_SHAPE) as (keyof RawReview)[]).filter(
+      (k) => k !== 'enabled' && r[k] !== undefined,
+    );
     if (set.length > 0) {
       warnings.push(
         `review.${set.join(', review.')} set but review.enabled is not true; the Approve/Deny buttons stay off`,

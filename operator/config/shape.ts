@@ -41,6 +41,21 @@ export type KeyRule =
 
 export type TableShape = Readonly<Record<string, KeyRule>>;
 
+/** Marks a table whose keys the user chooses (e.g. role names): `{ [ANY_KEY]: rule }` for every value. */
+export const ANY_KEY = Symbol('any key');
+export interface MapShape {
+  readonly [ANY_KEY]: KeyRule;
+}
+/** What a section of the document is: a table of known keys, or a map of user-chosen ones. */
+export type SectionShape = TableShape | MapShape;
+
+const isMapShape = (shape: SectionShape): shape is MapShape => ANY_KEY in shape;
+
+/** The keys a section knows, for the unknown-key warnings ('any' for a map). */
+export function knownKeys(shape: SectionShape): readonly string[] | 'any' {
+  return isMapShape(shape) ? 'any' : Object.keys(shape);
+}
+
 const isTable = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
 
@@ -97,7 +112,7 @@ function checkEntries(
 }
 
 /** Checks one table against its shape; `name` is the section's name, for paths and messages. */
-export function checkTable(name: string, shape: TableShape, table: unknown): Checked {
+function checkTable(name: string, shape: TableShape, table: unknown): Checked {
   if (!isTable(table)) return notATable(name, table);
   const present = Object.entries(shape).filter(
     ([key]) => Object.hasOwn(table, key) && table[key] !== undefined,
@@ -109,8 +124,13 @@ export function checkTable(name: string, shape: TableShape, table: unknown): Che
  * Checks a table of user-chosen keys whose values all follow `rule` (e.g. [role_to_recipients]). Keeps
  * every key of the document, `__proto__` included, in a prototype-free object: keys are outside text.
  */
-export function checkMap(name: string, rule: KeyRule, table: unknown): Checked {
+function checkMap(name: string, rule: KeyRule, table: unknown): Checked {
   if (!isTable(table)) return notATable(name, table);
   const rules = Object.keys(table).map((key): [string, KeyRule] => [key, rule]);
   return checkEntries(name, table, rules, Object.create(null) as Record<string, unknown>);
+}
+
+/** Checks one section of the document against its shape. */
+export function checkSection(name: string, shape: SectionShape, value: unknown): Checked {
+  return isMapShape(shape) ? checkMap(name, shape[ANY_KEY], value) : checkTable(name, shape, value);
 }
