@@ -25,10 +25,13 @@
  * starved the posts. A process remembers the posts it knows are absent, so a later pass of the same
  * request does not search either; after a restart it searches. A crash before the intent is recorded
  * has posted nothing. Edits are idempotent, so they need no intent: a crash before the record just edits
- * again. Round trips: a new request (an event for a pending, unreviewed request) costs one write before its
- * posts (the intent, against "no data" without reading first) and one after (their record, against the
- * state just written); when either CAS fails, update() reads and goes on from what is really stored. Upstream's window (data created but messages never recorded → never posted) cannot happen:
+ * again. Upstream's window (data created but messages never recorded → never posted) cannot happen:
  * recipients without messages are posted on the next pass.
+ *
+ * Round trips. A new request (an event for a pending, unreviewed request) costs one Teleport write before
+ * its posts (the intent, against "no data" without reading first) and one after (their record, against the
+ * state just written); when either CAS fails, update() reads and goes on from what is really stored, and
+ * another writer's intent found that way is searched behind before posting.
  *
  * Late and adopted root posts. An adopted post shows the text it was made with (possibly PENDING), so
  * adopting one clears `mm_rendered` and every post is edited. A root recorded after reviews were replied
