@@ -9,8 +9,7 @@
 //
 //   npm run build && node dist/bench/operator-scale.js [N=500] [M=0]
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import type { MattermostAccessPlugin } from '../operator/controller/types.js';
 import { startTestCluster } from '../test/k8s/harness.js';
 import { installCrd, seedNamespaceWithPlugins } from '../test/k8s/operator-helpers.js';
 import { IMAGE_ENV } from './lib/image-env.js';
+import { freePort, procMiB } from './lib/measure.js';
 
 const N = Number(process.argv[2] ?? 500);
 const UNRELATED = Number(process.argv[3] ?? 0);
@@ -30,19 +30,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = [path.resolve(here, '../bundle/main.mjs'), path.resolve(here, '../operator/cli/main.js')].find(
   (p) => existsSync(p),
 )!;
-
-function procKb(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** Selected samples from the operator's /metrics. */
 async function operatorMetrics(port: number): Promise<Record<string, number>> {
@@ -133,14 +120,14 @@ async function main(): Promise<void> {
     }
     const elapsed = (Date.now() - start) / 1000;
     const deployments = (await apps.listNamespacedDeployment({ namespace: ns })).items.length;
-    const peak = procKb(child.pid!, 'VmHWM');
+    const peak = procMiB(child.pid!, 'VmHWM');
     await sleep(5000);
-    const steady = procKb(child.pid!, 'VmRSS');
-    const [anon, file] = [procKb(child.pid!, 'RssAnon'), procKb(child.pid!, 'RssFile')];
+    const steady = procMiB(child.pid!, 'VmRSS');
+    const [anon, file] = [procMiB(child.pid!, 'RssAnon'), procMiB(child.pid!, 'RssFile')];
     process.stdout.write(
       `operator: ${done}/${N} resources reconciled from cold in ${elapsed.toFixed(1)}s (incl. process start), ` +
-        `${deployments} Deployments; peak RSS ${(peak / 1024).toFixed(0)} MiB, RSS 5s later ${(steady / 1024).toFixed(0)} MiB ` +
-        `(anonymous ${(anon / 1024).toFixed(1)} MiB, file-backed ${(file / 1024).toFixed(1)} MiB)\n`,
+        `${deployments} Deployments; peak RSS ${peak.toFixed(0)} MiB, RSS 5s later ${steady.toFixed(0)} MiB ` +
+        `(anonymous ${anon.toFixed(1)} MiB, file-backed ${file.toFixed(1)} MiB)\n`,
     );
     const m = await operatorMetrics(metricsPort);
     const mib = (b = 0) => `${(b / 1048576).toFixed(0)} MiB`;

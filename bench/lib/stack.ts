@@ -26,7 +26,6 @@ export const CLI = [
   path.resolve(here, '../../operator/cli/main.js'),
 ].find((p) => existsSync(p))!;
 
-export { IMAGE_ENV, IMAGE_NODE_OPTIONS };
 export const relayNodeOptions = (): string => process.env.BENCH_RELAY_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS;
 /** More environment for the relay only, e.g. BENCH_RELAY_ENV="MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=0". */
 const relayExtraEnv = (): Record<string, string> =>

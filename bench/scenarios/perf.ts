@@ -19,13 +19,8 @@ import {
   waitFor,
 } from '../lib/measure.js';
 import { scaled, type ScenarioOptions, type ScenarioResult } from '../lib/result.js';
-import {
-  IMAGE_NODE_OPTIONS,
-  paced,
-  relayNodeOptions,
-  startBenchStack,
-  type BenchStack,
-} from '../lib/stack.js';
+import { IMAGE_NODE_OPTIONS } from '../lib/image-env.js';
+import { paced, relayNodeOptions, startBenchStack, type BenchStack } from '../lib/stack.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FLOOR_SCRIPT = path.resolve(here, '../lib/protocol-floor.js');
