@@ -44,6 +44,15 @@ const limited = (remaining: number, reset: number, limit = 101) =>
   headers({ 'X-Ratelimit-Limit': limit, 'X-Ratelimit-Remaining': remaining, 'X-Ratelimit-Reset': reset });
 
 /** Enters n calls; collects the tickets in the order they pass. */
+/** A gate whose first answer said the bucket is empty, with a second call `u` still in flight. */
+function emptiedWithOneInFlight(): { gate: PacingGate; u: number } {
+  const gate = new PacingGate({ clock: new FakeClock() });
+  const t = gate.enter() as number;
+  const u = gate.enter() as number;
+  gate.leave(t, 201, limited(0, 1));
+  return { gate, u };
+}
+
 function enterMany(gate: PacingGate, n: number, passed: number[]): void {
   for (let i = 0; i < n; i++) {
     const entered = gate.enter();
@@ -96,11 +105,7 @@ describe('PacingGate', () => {
   });
 
   it('re-bases on each answer: a higher Remaining than modelled releases waiting calls at once', async () => {
-    const clock = new FakeClock();
-    const gate = new PacingGate({ clock });
-    const t = gate.enter() as number;
-    const u = gate.enter() as number;
-    gate.leave(t, 201, limited(0, 1));
+    const { gate, u } = emptiedWithOneInFlight();
     const passed: number[] = [];
     enterMany(gate, 4, passed);
     await flush();
@@ -164,11 +169,7 @@ describe('PacingGate', () => {
   });
 
   it('stops pacing when a 2xx comes without rate-limit headers (limiter turned off)', async () => {
-    const clock = new FakeClock();
-    const gate = new PacingGate({ clock });
-    const t = gate.enter() as number;
-    const u = gate.enter() as number;
-    gate.leave(t, 201, limited(0, 1));
+    const { gate, u } = emptiedWithOneInFlight();
     const passed: number[] = [];
     enterMany(gate, 3, passed);
     gate.leave(u, 200, headers({}));
