@@ -35,5 +35,7 @@ RUN ln -s /app/dist/bundle/main.mjs /usr/local/bin/teleport-mattermost
 # uid/gid 65532: the conventional "nonroot" user; the chart and the operator set runAsNonRoot.
 USER 65532:65532
 EXPOSE 8080 8081
-ENTRYPOINT ["node", "/app/dist/bundle/main.mjs"]
+# Both roles start without V8's optimizing compilers (NODE_OPTIONS does not accept these flags); the watcher
+# turns them on once it is ready (operator/cli/main.ts says why and what it measured).
+ENTRYPOINT ["node", "--no-opt", "--no-maglev", "/app/dist/bundle/main.mjs"]
 CMD ["start", "--config", "/etc/teleport-mattermost.toml"]

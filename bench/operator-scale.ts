@@ -19,7 +19,7 @@ import { GROUP, PLURAL, VERSION } from '../operator/controller/defaults.js';
 import type { MattermostAccessPlugin } from '../operator/controller/types.js';
 import { startTestCluster } from '../test/k8s/harness.js';
 import { installCrd, seedNamespaceWithPlugins } from '../test/k8s/operator-helpers.js';
-import { IMAGE_ENV } from './lib/image-env.js';
+import { IMAGE_ENV, IMAGE_NODE_ARGS } from './lib/image-env.js';
 import { freePort, procMiB } from './lib/measure.js';
 
 const N = Number(process.argv[2] ?? 500);
@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     const child = spawn(
       process.execPath,
       [
+        ...IMAGE_NODE_ARGS,
         cli,
         'operator',
         '--namespace',

@@ -16,7 +16,7 @@ import {
   type PostRecord,
 } from '../../test/mattermost-server/index.js';
 import { startFakeTeleport, type FakeTeleport } from '../../test/teleport-server/index.js';
-import { IMAGE_ENV, IMAGE_NODE_OPTIONS } from './image-env.js';
+import { IMAGE_ENV, IMAGE_NODE_ARGS, IMAGE_NODE_OPTIONS } from './image-env.js';
 import { freePort, sleep } from './measure.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -188,8 +188,11 @@ listen_addr = "127.0.0.1:${healthPort}"
     startRelay() {
       const spawnedAt = performance.now();
       // The image's NODE_OPTIONS, or BENCH_RELAY_NODE_OPTIONS (V8 flags for the relay only, to try settings);
-      // BENCH_RELAY_NODE_ARGS: node command-line flags that NODE_OPTIONS does not accept (e.g. --no-opt).
-      const nodeArgs = (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+      // The image's ENTRYPOINT flags; BENCH_RELAY_NODE_ARGS replaces them (node flags NODE_OPTIONS does not
+      // accept, e.g. --no-opt; "" runs the relay without any).
+      const nodeArgs = (process.env.BENCH_RELAY_NODE_ARGS ?? IMAGE_NODE_ARGS.join(' '))
+        .split(/\s+/)
+        .filter(Boolean);
       const child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '-c', configPath], {
         stdio: ['ignore', 'ignore', 'pipe'],
         env: { ...process.env, ...IMAGE_ENV, NODE_OPTIONS: relayNodeOptions(), ...relayExtraEnv() },

@@ -11,7 +11,7 @@ import type { MattermostAccessPlugin } from '../../operator/controller/types.js'
 import { startTestCluster } from '../../test/k8s/harness.js';
 import { installCrd, seedNamespaceWithPlugins } from '../../test/k8s/operator-helpers.js';
 import { freePort, procMiB, sleep } from '../lib/measure.js';
-import { IMAGE_ENV } from '../lib/image-env.js';
+import { IMAGE_ENV, IMAGE_NODE_ARGS } from '../lib/image-env.js';
 import { CLI } from '../lib/stack.js';
 import { scaled, type ScenarioOptions, type ScenarioResult } from '../lib/result.js';
 
@@ -75,6 +75,7 @@ async function writesAtRest(
     const child = spawn(
       process.execPath,
       [
+        ...IMAGE_NODE_ARGS,
         CLI,
         'operator',
         '--namespace',

@@ -121,6 +121,21 @@ export function imageEnv(df: Dockerfile): Record<string, string> {
   return env;
 }
 
+/**
+ * The node flags of the final stage's ENTRYPOINT (`["node", "--flag", …, "/app/…/main.mjs"]`): what both roles
+ * start with, besides NODE_OPTIONS (some V8 flags are not accepted there). The bench starts them the same way.
+ */
+export function imageNodeArgs(df: Dockerfile): string[] {
+  const entry = df.stages
+    .at(-1)
+    ?.instructions.filter((i) => i.op === 'ENTRYPOINT')
+    .at(-1);
+  const [program, ...rest] = (entry && execForm(entry.args)) ?? [];
+  if (program !== 'node') return [];
+  const script = rest.findIndex((a) => !a.startsWith('-'));
+  return script < 0 ? rest : rest.slice(0, script);
+}
+
 /** Exec-form (`["node", "x"]`) arguments, or undefined for shell form. */
 export function execForm(args: string): string[] | undefined {
   if (!args.trim().startsWith('[')) return undefined;
