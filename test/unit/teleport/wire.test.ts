@@ -8,7 +8,7 @@ import {
   encodeClusterName,
   splitHostPort,
   tlsOptions,
-} from '../../../operator/teleport/bridge.js';
+} from '../../../operator/teleport/dial.js';
 import { DecorrelatedBackoff } from '../../../operator/teleport/client.js';
 import {
   GO_ZERO_TIME_SECONDS,
