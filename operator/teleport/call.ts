@@ -140,6 +140,7 @@ export class GrpcCall extends EventEmitter {
     const headers: Record<string, string> = {
       ':method': 'POST',
       ':path': this.path,
+      ':authority': this.channel.opts.authority,
       'content-type': 'application/grpc',
       te: 'trailers',
       'user-agent': USER_AGENT,
@@ -169,6 +170,7 @@ export class GrpcCall extends EventEmitter {
     this.contentType = String(h['content-type'] ?? '');
     // Trailers-Only: the status comes in the only HEADERS frame.
     this.status = statusFromHeaders(h);
+    if (this.httpStatus !== 200 || !this.contentType.startsWith('application/grpc')) return; // body dropped
     const encoding = h['grpc-encoding'];
     this.reader = new MessageReader(
       this.channel.opts.maxReceiveBytes,
@@ -177,7 +179,7 @@ export class GrpcCall extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.done || this.httpStatus !== 200 || !this.reader) return; // not gRPC: read and drop
+    if (this.done || !this.reader) return; // not gRPC: read and drop
     const broken = this.reader.push(chunk, (m) => {
       if (!this.done) this.emit('message', m);
     });

@@ -99,16 +99,19 @@ export class GrpcChannel {
       createConnection: () => socket,
       settings: { enablePush: false },
     });
-    let reason = 'the connection closed';
-    session.on('error', (err) => (reason = `connection error: ${err.message}`));
+    // The first cause wins: a GOAWAY with an error code is followed by the 'error' it implies.
+    let reason: string | undefined;
+    session.on('error', (err) => (reason ??= `connection error: ${err.message}`));
     session.on('goaway', (code) => {
-      reason = `the server ended the connection (GOAWAY, HTTP/2 error code ${code})`;
+      reason ??= `the server ended the connection (GOAWAY, HTTP/2 error code ${code})`;
       if (this.live?.session === session) this.live = undefined;
     });
-    const gone = new Promise<string>((resolve) => session.once('close', () => resolve(reason)));
+    const gone = new Promise<string>((resolve) =>
+      session.once('close', () => resolve(reason ?? 'the connection closed')),
+    );
     const live: Live = { session, gone, calls: 0 };
     this.opts.onSession?.(session);
-    this.keepAlive(session, (why) => (reason = why));
+    this.keepAlive(session, (why) => (reason ??= why));
     session.once('close', () => {
       if (this.live === live) this.live = undefined;
     });
