@@ -60,7 +60,6 @@ export interface DialerOptions {
 export class TeleportDialer {
   /** The last failure to reach Teleport, worded for humans; cleared when the server first answers. */
   lastError: string | undefined;
-  connections = 0;
   private readonly sockets = new Set<net.Socket>();
 
   constructor(private readonly opts: DialerOptions) {}
@@ -83,8 +82,6 @@ export class TeleportDialer {
       }
     }
     const socket = await this.handshake(identity, tunnel);
-    this.connections++;
-    this.track(socket);
     // With TLS 1.3 the server refuses a client certificate only after the client's handshake completed.
     socket.on('error', (err) => {
       if (isTlsAlert(err)) this.fail(identity, describeTlsError(err, this.opts.path, identity));
@@ -102,6 +99,7 @@ export class TeleportDialer {
         });
         // gRPC writes small frames; Nagle + delayed ACK would add ~40 ms to every call.
         remote.setNoDelay(true);
+        this.track(remote);
       } catch (err) {
         tunnel?.destroy();
         return reject(this.fail(identity, (err as Error).message));

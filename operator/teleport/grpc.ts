@@ -49,14 +49,15 @@ export function unaryCall<I extends DescMessage, O extends DescMessage>(
   return new Promise((resolve, reject) => {
     const call = startCall(channel, method, request, opts);
     const messages: Buffer[] = [];
-    call.on('message', (m: Buffer) => messages.push(m));
+    call.on('message', (m: Buffer) => {
+      messages.push(m);
+      if (messages.length > 1) call.abort(Status.UNIMPLEMENTED, 'unary call got more than one response');
+    });
     call.on('status', (s: CallStatus) => {
       if (s.code !== Status.OK) return reject(errorOf(s));
       // Cardinality violations are UNIMPLEMENTED (gRPC statuscodes.md).
-      if (messages.length !== 1) {
-        const what = messages.length ? `${messages.length} responses` : 'no response';
-        return reject(new ServiceError(Status.UNIMPLEMENTED, `unary call got ${what}`));
-      }
+      if (messages.length !== 1)
+        return reject(new ServiceError(Status.UNIMPLEMENTED, 'unary call got no response'));
       try {
         resolve(fromBinary(method.output, messages[0]!));
       } catch (err) {
