@@ -81,12 +81,7 @@ export class TeleportDialer {
         throw this.fail(identity, `through the HTTPS proxy ${proxy.display}: ${(err as Error).message}`);
       }
     }
-    const socket = await this.handshake(identity, tunnel);
-    // With TLS 1.3 the server refuses a client certificate only after the client's handshake completed.
-    socket.on('error', (err) => {
-      if (isTlsAlert(err)) this.fail(identity, describeTlsError(err, this.opts.path, identity));
-    });
-    return socket;
+    return this.handshake(identity, tunnel);
   }
 
   private handshake(identity: Identity, tunnel: net.Socket | undefined): Promise<tls.TLSSocket> {
@@ -104,9 +99,13 @@ export class TeleportDialer {
         tunnel?.destroy();
         return reject(this.fail(identity, (err as Error).message));
       }
+      let settled = false;
+      // The first cause is the one to tell: an error is followed by a close.
       const refuse = (message: string): void => {
         clearTimeout(timer);
         remote.destroy();
+        if (settled) return;
+        settled = true;
         reject(this.fail(identity, message));
       };
       const timer = setTimeout(
@@ -115,7 +114,7 @@ export class TeleportDialer {
       );
       const onError = (err: Error): void => refuse(describeTlsError(err, this.opts.path, identity));
       const onClose = (): void => refuse('the connection closed during the TLS handshake');
-      remote.once('error', onError);
+      remote.on('error', onError);
       remote.once('close', onClose);
       remote.once('secureConnect', () => {
         clearTimeout(timer);
@@ -123,28 +122,32 @@ export class TeleportDialer {
         remote.off('close', onClose);
         if (remote.alpnProtocol !== 'h2')
           return refuse(`the server did not select HTTP/2 (ALPN ${JSON.stringify(remote.alpnProtocol)})`);
+        settled = true;
         resolve(remote);
       });
     });
   }
 
   /**
-   * Watches a session on a dialed socket: the server's SETTINGS mean it accepted us (the hint is cleared);
-   * a close before them means the credentials were refused (TLS 1.3 refuses a client certificate after the
-   * client's side of the handshake, often by just closing).
+   * Watches a session on a dialed socket: the server's SETTINGS mean it accepted us (the hint is cleared).
+   * With TLS 1.3 the server refuses a client certificate only after the client's side of the handshake is
+   * done, so the refusal comes here: as a TLS alert, or just a close before any SETTINGS.
    */
   observe(session: ClientHttp2Session): void {
     const identity = this.opts.identity();
     let answered = false;
+    let explained = false;
     session.once('remoteSettings', () => {
       answered = true;
       this.lastError = undefined;
     });
     session.on('error', (err) => {
-      if (isTlsAlert(err)) this.fail(identity, describeTlsError(err, this.opts.path, identity));
+      if (!isTlsAlert(err)) return;
+      explained = true;
+      this.fail(identity, describeTlsError(err, this.opts.path, identity));
     });
     session.once('close', () => {
-      if (!answered && !this.lastError)
+      if (!answered && !explained)
         this.fail(identity, rejectedClientCert(identity, 'closed before answering'));
     });
   }
