@@ -7,7 +7,7 @@ import type {
   V1Secret,
   V1Service,
 } from '@kubernetes/client-node';
-import type { Counter } from 'prom-client';
+import type { Counter } from '../observability/metrics.js';
 import { API_VERSION, EVENT_COMPONENT, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION } from './defaults.js';
 import { rfc3339 } from './conditions.js';
 import { NotLeaderError } from './errors.js';

@@ -1,5 +1,6 @@
 // Prometheus metrics of the operator (served on /metrics by operator/observability/http.ts).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from '../observability/metrics.js';
+import { registerProcessMetrics } from '../observability/process-metrics.js';
 
 export interface OperatorMetrics {
   registry: Registry;
@@ -28,7 +29,7 @@ export function createMetrics(
   caches?: () => CacheStats | undefined,
 ): OperatorMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  registerProcessMetrics(registry, PREFIX);
   return {
     registry,
     reconciles: new Counter({

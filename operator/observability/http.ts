@@ -1,7 +1,7 @@
 // The health and metrics listener shared by the watcher and the operator: /healthz, /readyz, /metrics.
 import { http } from '../node-builtins.js';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { Registry } from './metrics.js';
 import { escapeUnsafe, maskUrlCredentials } from './safe-text.js';
 
 /** /readyz text is read by people and by the operator's status: no URL passwords, no control characters. */

@@ -1,6 +1,7 @@
 // The watcher's Prometheus metrics, on a Registry of its own (several watchers can live in one
 // process in tests without clashing on the global registry).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from '../observability/metrics.js';
+import { registerProcessMetrics } from '../observability/process-metrics.js';
 import type { PacingGate } from '../mattermost/pacing.js';
 
 const PREFIX = 'teleport_mattermost_';
@@ -55,7 +56,7 @@ export function registerPacingMetrics(registry: Registry, gate: PacingGate): voi
 
 export function createRelayMetrics(opts: { defaultMetrics?: boolean } = {}): RelayMetrics {
   const registry = new Registry();
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  if (opts.defaultMetrics) registerProcessMetrics(registry, PREFIX);
   const registers = [registry];
   return {
     registry,

@@ -1,6 +1,6 @@
 // Wires native reviews into the watcher: with [review] enabled, the click listener on its own port.
 import type { PluginConfig } from '../config/types.js';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../observability/metrics.js';
 import { registerSecret, type Logger } from '../observability/logger.js';
 import type { TeleportApi, TeleportReviewApi } from '../teleport/api.js';
 import { ClickHandler, type ClickHandlerDeps } from './handler.js';
