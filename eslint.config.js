@@ -48,6 +48,12 @@ export default tseslint.config(
           message:
             'Use { http } / { crypto } from operator/node-builtins.ts: this import loads undici and WebCrypto.',
         })),
+        {
+          // A dev dependency (the test server); the shipped client is operator/teleport/channel.ts (issue 16).
+          name: '@grpc/grpc-js',
+          message:
+            'Use operator/teleport/grpc.ts: grpc-js is only for the test server (test/teleport-server).',
+        },
       ],
     },
   },

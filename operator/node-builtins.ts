@@ -7,3 +7,4 @@
 // value imports of the two modules out of operator/.
 export const http = process.getBuiltinModule('node:http');
 export const crypto = process.getBuiltinModule('node:crypto');
+export const http2 = process.getBuiltinModule('node:http2');

@@ -1,11 +1,9 @@
-// The Teleport API client: TeleportApi over @grpc/grpc-js, through a local TLS bridge (bridge.ts) to Auth,
-// either directly (:3025) or through a TLS-routing Proxy (:443). Like api/client.New it tries both paths at
+// The Teleport API client: TeleportApi over our own gRPC client (grpc.ts, channel.ts), with TLS dialed by
+// dial.ts to Auth, either directly (:3025) or through a TLS-routing Proxy (:443). Like api/client.New it tries both paths at
 // once and keeps the first that answers Ping. Watches reconnect forever with decorrelated jitter and yield
 // INIT after every gap; identity renewals move open streams to a new connection without a gap.
 import { crypto } from '../node-builtins.js';
 import { toBinary } from '@bufbuild/protobuf';
-import { Client, credentials } from '@grpc/grpc-js';
-import type { ChannelOptions, ClientReadableStream } from '@grpc/grpc-js';
 import type { TeleportConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { TeleportError, isTeleportError } from './api.js';
@@ -21,8 +19,9 @@ import type {
   WatchEvent,
   WatchKindName,
 } from './api.js';
-import { splitHostPort, TlsBridge } from './bridge.js';
-import type { ConnectionPath } from './bridge.js';
+import { GrpcChannel } from './channel.js';
+import { API_DOMAIN, splitHostPort, TeleportDialer } from './dial.js';
+import type { ConnectionPath } from './dial.js';
 import {
   accessRequestFilterToProto,
   accessRequestFromProto,
@@ -38,7 +37,7 @@ import { AccessMonitoringRulesService } from './gen/teleport/accessmonitoringrul
 import { AuthService, EventSchema, Operation } from './gen/teleport/legacy/client/proto/authservice_pb.js';
 import type { Event } from './gen/teleport/legacy/client/proto/authservice_pb.js';
 import { collectStream, serverStreamCall, toTeleportError, unaryCall } from './grpc.js';
-import type { CallOptions } from './grpc.js';
+import type { CallOptions, ServerStream } from './grpc.js';
 import { proxyFromEnv } from './httpproxy.js';
 import type { HttpProxy } from './httpproxy.js';
 import { loadCredentials } from './identity.js';
@@ -47,7 +46,7 @@ import { IdentityRefresher } from './refresh.js';
 
 const { createHash } = crypto;
 
-export type { ConnectionPath } from './bridge.js';
+export type { ConnectionPath } from './dial.js';
 
 export interface ConnectOptions {
   /** Give up on start-up after this long (upstream's initTimeout is 10 s). */
@@ -88,33 +87,26 @@ const PATH_LABEL: Record<ConnectionPath, string> = {
   proxy: 'through a TLS-routing Proxy',
 };
 
-function channelOptions(): ChannelOptions {
-  return {
-    'grpc.keepalive_time_ms': KEEPALIVE_MS,
-    'grpc.keepalive_timeout_ms': KEEPALIVE_MS * KEEPALIVE_COUNT_MAX,
-    'grpc.keepalive_permit_without_calls': 1,
-    // A new Client must open a new HTTP/2 connection (new TLS with the renewed cert), never share one.
-    'grpc.use_local_subchannel_pool': 1,
-    'grpc.default_authority': 'teleport.cluster.local',
-    'grpc.initial_reconnect_backoff_ms': 100,
-    'grpc.max_reconnect_backoff_ms': 2000,
-    'grpc.max_receive_message_length': TELEPORT_MAX_MESSAGE_BYTES,
-  };
-}
-
-/** One HTTP/2 channel, opened with a given identity. */
+/** One HTTP/2 connection, opened with a given identity (a new Connection dials anew). */
 class Connection {
-  readonly client: Client;
+  readonly channel: GrpcChannel;
   streams = 0;
   superseded = false;
   private closeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: number,
-    readonly bridge: TlsBridge,
+    dialer: TeleportDialer,
     readonly identity: Identity,
   ) {
-    this.client = new Client(bridge.target, credentials.createInsecure(), channelOptions());
+    this.channel = new GrpcChannel({
+      dial: () => dialer.dial(),
+      onSession: (session) => dialer.observe(session),
+      authority: API_DOMAIN,
+      keepaliveMs: KEEPALIVE_MS,
+      keepaliveTimeoutMs: KEEPALIVE_MS * KEEPALIVE_COUNT_MAX,
+      maxReceiveBytes: TELEPORT_MAX_MESSAGE_BYTES,
+    });
   }
 
   /** Closes once no watch streams use it; unary calls get a grace period to finish. */
@@ -127,17 +119,17 @@ class Connection {
 
   release(): void {
     this.streams--;
-    if (this.superseded && this.streams <= 0 && !this.closeTimer) this.client.close();
+    if (this.superseded && this.streams <= 0 && !this.closeTimer) this.channel.close();
   }
 
   private closeIfIdle(): void {
     this.closeTimer = undefined;
-    if (this.streams <= 0) this.client.close();
+    if (this.streams <= 0) this.channel.close();
   }
 
   close(): void {
     clearTimeout(this.closeTimer);
-    this.client.close();
+    this.channel.close();
   }
 }
 
@@ -197,7 +189,7 @@ class TeleportGrpcClient implements TeleportClient {
     private readonly cfg: TeleportConfig,
     private readonly logger: Logger,
     private readonly opts: ConnectOptions,
-    private readonly bridge: TlsBridge,
+    private readonly dialer: TeleportDialer,
     private readonly path: ConnectionPath,
     private readonly holder: IdentityHolder,
     connection: Connection,
@@ -238,7 +230,7 @@ class TeleportGrpcClient implements TeleportClient {
   private useIdentity(identity: Identity): void {
     this.holder.identity = identity;
     const old = this.conn;
-    this.conn = new Connection(++this.connSeq, this.bridge, identity);
+    this.conn = new Connection(++this.connSeq, this.dialer, identity);
     old.retire((this.opts.callTimeoutMs ?? 30_000) + 1000);
     for (const l of this.connListeners) l();
   }
@@ -248,12 +240,12 @@ class TeleportGrpcClient implements TeleportClient {
   }
 
   private fail(err: unknown, context: string): TeleportError {
-    return toTeleportError(err, context, this.bridge.lastError);
+    return toTeleportError(err, context, this.dialer.lastError);
   }
 
   async ping(): Promise<PingInfo> {
     try {
-      return pingFromProto(await unaryCall(this.conn.client, AuthService.method.ping, {}, this.callOpts()));
+      return pingFromProto(await unaryCall(this.conn.channel, AuthService.method.ping, {}, this.callOpts()));
     } catch (err) {
       throw this.fail(err, 'Teleport Ping');
     }
@@ -266,7 +258,7 @@ class TeleportGrpcClient implements TeleportClient {
     try {
       do {
         const page = await unaryCall(
-          this.conn.client,
+          this.conn.channel,
           AuthService.method.listAccessRequests,
           { Filter, Limit: this.opts.pageSize ?? 500, StartKey: startKey },
           this.callOpts(),
@@ -282,7 +274,7 @@ class TeleportGrpcClient implements TeleportClient {
     // Older Auth servers: the streaming GetAccessRequestsV2 returns everything at once.
     try {
       const stream = serverStreamCall(
-        this.conn.client,
+        this.conn.channel,
         AuthService.method.getAccessRequestsV2,
         Filter,
         this.callOpts(),
@@ -296,7 +288,7 @@ class TeleportGrpcClient implements TeleportClient {
   async getPluginData(requestId: string, plugin: string): Promise<Record<string, string> | undefined> {
     try {
       const seq = await unaryCall(
-        this.conn.client,
+        this.conn.channel,
         AuthService.method.getPluginData,
         { Kind: 'access_request', Resource: requestId, Plugin: plugin },
         this.callOpts(),
@@ -316,7 +308,7 @@ class TeleportGrpcClient implements TeleportClient {
   ): Promise<void> {
     try {
       await unaryCall(
-        this.conn.client,
+        this.conn.channel,
         AuthService.method.updatePluginData,
         { Kind: 'access_request', Resource: requestId, Plugin: plugin, Set: set, Expect: expect ?? {} },
         this.callOpts(),
@@ -332,7 +324,7 @@ class TeleportGrpcClient implements TeleportClient {
     try {
       do {
         const page = await unaryCall(
-          this.conn.client,
+          this.conn.channel,
           AccessMonitoringRulesService.method.listAccessMonitoringRulesWithFilter,
           { pageSize: 1000n, pageToken, subjects: ['access_request'], notificationName },
           this.callOpts(),
@@ -354,7 +346,7 @@ class TeleportGrpcClient implements TeleportClient {
   async submitReviewOnBehalf(s: ReviewSubmission): Promise<AccessRequest> {
     try {
       const updated = await unaryCall(
-        this.conn.client,
+        this.conn.channel,
         AuthService.method.submitAccessReview,
         {
           RequestID: s.requestId,
@@ -380,7 +372,7 @@ class TeleportGrpcClient implements TeleportClient {
   ): Promise<{ users: TeleportUser[]; nextPageToken: string }> {
     try {
       const page = await unaryCall(
-        this.conn.client,
+        this.conn.channel,
         UsersService.method.listUsers,
         { pageSize, pageToken, filter: { SkipSystemUsers: true } },
         this.callOpts(),
@@ -393,7 +385,7 @@ class TeleportGrpcClient implements TeleportClient {
 
   async getUser(name: string): Promise<TeleportUser | undefined> {
     try {
-      const res = await unaryCall(this.conn.client, UsersService.method.getUser, { name }, this.callOpts());
+      const res = await unaryCall(this.conn.channel, UsersService.method.getUser, { name }, this.callOpts());
       return res.user ? userFromProto(res.user) : undefined;
     } catch (err) {
       const e = this.fail(err, `Teleport GetUser ${JSON.stringify(name)}`);
@@ -618,7 +610,7 @@ class TeleportGrpcClient implements TeleportClient {
     this.closed.abort();
     this.refresher?.stop();
     this.conn.close();
-    this.bridge.close();
+    this.dialer.dropConnections();
   }
 }
 
@@ -650,7 +642,7 @@ class Inbox<T> {
 
 class WatchStream {
   initialized = false;
-  private readonly call: ClientReadableStream<Event>;
+  private readonly call: ServerStream<Event>;
   private done = false;
   private initTimer: NodeJS.Timeout | undefined;
 
@@ -662,10 +654,10 @@ class WatchStream {
     initTimeoutMs: number,
   ) {
     conn.streams++;
-    this.call = serverStreamCall(conn.client, AuthService.method.watchEvents, {
+    this.call = serverStreamCall(conn.channel, AuthService.method.watchEvents, {
       Kinds: kinds.map((Kind) => ({ Kind })),
       AllowPartialSuccess: true,
-    }) as ClientReadableStream<Event>;
+    });
     this.call.on('data', (event: Event) => {
       if (!this.done) inbox.push({ type: 'event', stream: this, event });
     });
@@ -746,21 +738,19 @@ export async function connectTeleport(
     key_type: identity.keyType,
     expires: identity.notAfter.toISOString(),
   });
-  // Shared with the bridges: a renewed identity applies to every new TLS connection.
+  // Shared with the dialers: a renewed identity applies to every new TLS connection.
   const holder: IdentityHolder = { identity };
   const paths: ConnectionPath[] = opts.path ? [opts.path] : ['direct', 'proxy'];
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
-  const attempts = await Promise.all(
-    paths.map(async (path) => {
-      const bridge = await TlsBridge.start({
-        addr: cfg.addr,
-        path,
-        identity: () => holder.identity,
-        ...(httpProxy ? { httpProxy } : {}),
-      });
-      return { path, bridge, conn: new Connection(1, bridge, identity) };
-    }),
-  );
+  const attempts = paths.map((path) => {
+    const dialer = new TeleportDialer({
+      addr: cfg.addr,
+      path,
+      identity: () => holder.identity,
+      ...(httpProxy ? { httpProxy } : {}),
+    });
+    return { path, dialer, conn: new Connection(1, dialer, identity) };
+  });
   const errors: string[] = [];
   let winner: (typeof attempts)[number] | undefined;
   let pong: PingInfo | undefined;
@@ -768,7 +758,7 @@ export async function connectTeleport(
     await new Promise<void>((resolve) => {
       let left = attempts.length;
       for (const a of attempts) {
-        unaryCall(a.conn.client, AuthService.method.ping, {}, { deadlineMs: timeoutMs })
+        unaryCall(a.conn.channel, AuthService.method.ping, {}, { deadlineMs: timeoutMs })
           .then((p) => {
             if (!winner) {
               winner = a;
@@ -777,7 +767,7 @@ export async function connectTeleport(
             }
           })
           .catch((err: unknown) => {
-            errors.push(`${PATH_LABEL[a.path]}: ${toTeleportError(err, 'Ping', a.bridge.lastError).message}`);
+            errors.push(`${PATH_LABEL[a.path]}: ${toTeleportError(err, 'Ping', a.dialer.lastError).message}`);
           })
           .finally(() => {
             if (--left === 0) resolve();
@@ -788,7 +778,7 @@ export async function connectTeleport(
     for (const a of attempts) {
       if (a !== winner) {
         a.conn.close();
-        a.bridge.close();
+        a.dialer.dropConnections();
       }
     }
   }
@@ -804,7 +794,7 @@ export async function connectTeleport(
     cluster: pong.clusterName,
     server_version: pong.serverVersion,
   });
-  const client = new TeleportGrpcClient(cfg, logger, opts, winner.bridge, winner.path, holder, winner.conn);
+  const client = new TeleportGrpcClient(cfg, logger, opts, winner.dialer, winner.path, holder, winner.conn);
   client.serverVersion = pong.serverVersion;
   return client;
 }

@@ -1,104 +1,119 @@
-// Glue between protobuf-es descriptors and @grpc/grpc-js: service definitions (for the test server) and
-// typed unary / server-streaming calls (for the client), plus the gRPC status → TeleportError mapping.
+// Typed gRPC calls for protobuf-es descriptors over our own HTTP/2 client (call.ts, channel.ts), the gRPC
+// status codes, and the gRPC status → TeleportError mapping.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import type {
-  DescMessage,
-  DescMethod,
-  DescService,
-  MessageInitShape,
-  MessageShape,
-} from '@bufbuild/protobuf';
-import { Metadata, status } from '@grpc/grpc-js';
-import type {
-  Client,
-  ClientReadableStream,
-  MethodDefinition,
-  ServiceDefinition,
-  ServiceError,
-} from '@grpc/grpc-js';
+import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import { EventEmitter } from 'node:events';
 import { TeleportError } from './api.js';
 import type { TeleportErrorKind } from './api.js';
+import { GrpcCall } from './call.js';
+import type { CallOptions, CallStatus, GrpcChannel } from './channel.js';
+import { Status } from './status.js';
+
+export { Status } from './status.js';
+export type { CallOptions } from './channel.js';
 
 export function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
 
-const serializer =
-  <D extends DescMessage>(schema: D) =>
-  (message: MessageShape<D>): Buffer =>
-    Buffer.from(toBinary(schema, message));
-const deserializer =
-  <D extends DescMessage>(schema: D) =>
-  (bytes: Buffer): MessageShape<D> =>
-    fromBinary(schema, bytes);
-
-/** A grpc-js ServiceDefinition for a protobuf-es service descriptor (keys are the methods' localName). */
-export function grpcServiceDefinition(service: DescService): ServiceDefinition {
-  const def: Record<string, MethodDefinition<unknown, unknown>> = {};
-  for (const method of service.methods) {
-    def[method.localName] = {
-      path: methodPath(method),
-      originalName: method.name,
-      requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
-      responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
-      requestSerialize: serializer(method.input) as (m: unknown) => Buffer,
-      requestDeserialize: deserializer(method.input),
-      responseSerialize: serializer(method.output) as (m: unknown) => Buffer,
-      responseDeserialize: deserializer(method.output),
-    };
+/** The error of a failed call: gRPC's code and message, shaped like grpc-js's ServiceError. */
+export class ServiceError extends Error {
+  constructor(
+    readonly code: Status,
+    readonly details: string,
+  ) {
+    super(`${code} ${Status[code] ?? 'UNKNOWN'}: ${details}`);
+    this.name = 'ServiceError';
   }
-  return def as ServiceDefinition;
 }
 
-export interface CallOptions {
-  deadlineMs?: number;
-  signal?: AbortSignal;
+const errorOf = (s: CallStatus): ServiceError => new ServiceError(s.code, s.details);
+
+function startCall<I extends DescMessage>(
+  channel: GrpcChannel,
+  method: DescMethod & { input: I },
+  request: MessageInitShape<I>,
+  opts: CallOptions,
+): GrpcCall {
+  const body = toBinary(method.input, create(method.input, request));
+  return new GrpcCall(channel, methodPath(method), body, opts);
 }
 
-/** One unary call; errors are rejected as raw grpc-js ServiceErrors (map them with toTeleportError). */
+/** One unary call; a failure is rejected as a ServiceError (map it with toTeleportError). */
 export function unaryCall<I extends DescMessage, O extends DescMessage>(
-  client: Client,
+  channel: GrpcChannel,
   method: DescMethod & { input: I; output: O },
   request: MessageInitShape<I>,
   opts: CallOptions = {},
 ): Promise<MessageShape<O>> {
   return new Promise((resolve, reject) => {
-    const call = client.makeUnaryRequest(
-      methodPath(method),
-      serializer(method.input),
-      deserializer(method.output),
-      create(method.input, request),
-      new Metadata(),
-      opts.deadlineMs ? { deadline: Date.now() + opts.deadlineMs } : {},
-      (err, response) => {
-        opts.signal?.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve(response as MessageShape<O>);
-      },
-    );
-    const onAbort = (): void => call.cancel();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const call = startCall(channel, method, request, opts);
+    const messages: Buffer[] = [];
+    call.on('message', (m: Buffer) => {
+      messages.push(m);
+      if (messages.length > 1) call.abort(Status.UNIMPLEMENTED, 'unary call got more than one response');
+    });
+    call.on('status', (s: CallStatus) => {
+      if (s.code !== Status.OK) return reject(errorOf(s));
+      // Cardinality violations are UNIMPLEMENTED (gRPC statuscodes.md).
+      if (messages.length !== 1)
+        return reject(new ServiceError(Status.UNIMPLEMENTED, 'unary call got no response'));
+      try {
+        resolve(fromBinary(method.output, messages[0]!));
+      } catch (err) {
+        reject(new ServiceError(Status.INTERNAL, `cannot parse the response: ${(err as Error).message}`));
+      }
+    });
   });
 }
 
+/**
+ * A server stream: 'data' per message, then 'end' (status OK) or 'error' (a ServiceError). After cancel()
+ * nothing more is emitted: the caller who cancelled already knows.
+ */
+export class ServerStream<T> extends EventEmitter {
+  private cancelled = false;
+  constructor(
+    private readonly call: GrpcCall,
+    decode: (bytes: Buffer) => T,
+  ) {
+    super();
+    call.on('message', (m: Buffer) => {
+      if (this.cancelled) return;
+      let item: T;
+      try {
+        item = decode(m);
+      } catch (err) {
+        call.abort(Status.INTERNAL, `cannot parse a stream message: ${(err as Error).message}`);
+        return;
+      }
+      this.emit('data', item);
+    });
+    call.on('status', (s: CallStatus) => {
+      if (this.cancelled) return;
+      if (s.code === Status.OK) this.emit('end');
+      else this.emit('error', errorOf(s));
+    });
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.call.abort(Status.CANCELLED, 'cancelled by the client');
+  }
+}
+
 export function serverStreamCall<I extends DescMessage, O extends DescMessage>(
-  client: Client,
+  channel: GrpcChannel,
   method: DescMethod & { input: I; output: O },
   request: MessageInitShape<I>,
   opts: CallOptions = {},
-): ClientReadableStream<MessageShape<O>> {
-  return client.makeServerStreamRequest(
-    methodPath(method),
-    serializer(method.input),
-    deserializer(method.output),
-    create(method.input, request),
-    new Metadata(),
-    opts.deadlineMs ? { deadline: Date.now() + opts.deadlineMs } : {},
-  );
+): ServerStream<MessageShape<O>> {
+  const call = startCall(channel, method, request, opts);
+  return new ServerStream(call, (bytes) => fromBinary(method.output, bytes));
 }
 
 /** Collects a whole server stream. */
-export function collectStream<T>(stream: ClientReadableStream<T>): Promise<T[]> {
+export function collectStream<T>(stream: ServerStream<T>): Promise<T[]> {
   return new Promise((resolve, reject) => {
     const items: T[] = [];
     stream.on('data', (item: T) => items.push(item));
@@ -109,27 +124,28 @@ export function collectStream<T>(stream: ClientReadableStream<T>): Promise<T[]> 
 
 /** gravitational/trace trail.go mapping, inverted. */
 const KIND_BY_CODE: Partial<Record<number, TeleportErrorKind>> = {
-  [status.NOT_FOUND]: 'NotFound',
-  [status.ALREADY_EXISTS]: 'AlreadyExists',
-  [status.PERMISSION_DENIED]: 'AccessDenied',
-  [status.UNAUTHENTICATED]: 'AccessDenied',
-  [status.FAILED_PRECONDITION]: 'CompareFailed',
-  [status.INVALID_ARGUMENT]: 'BadParameter',
-  [status.OUT_OF_RANGE]: 'BadParameter',
-  [status.RESOURCE_EXHAUSTED]: 'LimitExceeded',
-  [status.UNAVAILABLE]: 'Unavailable',
-  [status.DEADLINE_EXCEEDED]: 'Unavailable',
-  [status.CANCELLED]: 'Unavailable',
-  [status.UNIMPLEMENTED]: 'NotImplemented',
+  [Status.NOT_FOUND]: 'NotFound',
+  [Status.ALREADY_EXISTS]: 'AlreadyExists',
+  [Status.PERMISSION_DENIED]: 'AccessDenied',
+  [Status.UNAUTHENTICATED]: 'AccessDenied',
+  [Status.FAILED_PRECONDITION]: 'CompareFailed',
+  [Status.INVALID_ARGUMENT]: 'BadParameter',
+  [Status.OUT_OF_RANGE]: 'BadParameter',
+  [Status.RESOURCE_EXHAUSTED]: 'LimitExceeded',
+  [Status.UNAVAILABLE]: 'Unavailable',
+  [Status.DEADLINE_EXCEEDED]: 'Unavailable',
+  [Status.CANCELLED]: 'Unavailable',
+  [Status.UNIMPLEMENTED]: 'NotImplemented',
 };
 
-export function isServiceError(err: unknown): err is ServiceError {
-  return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number';
+/** Anything with a numeric gRPC `code` (ours, or grpc-js's in tests). */
+export function isServiceError(err: unknown): err is Error & { code: number; details?: string } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'number';
 }
 
 /**
- * Maps a grpc-js error to a TeleportError. `context` says what was being done (e.g. "UpdatePluginData for
- * request X"); `connectionHint` is appended to Unavailable errors (e.g. the bridge's last TLS failure).
+ * Maps a gRPC error to a TeleportError. `context` says what was being done (e.g. "UpdatePluginData for
+ * request X"); `connectionHint` is appended to Unavailable errors (e.g. the dialer's last TLS failure).
  */
 export function toTeleportError(err: unknown, context: string, connectionHint?: string): TeleportError {
   if (err instanceof TeleportError) return err;

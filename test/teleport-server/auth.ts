@@ -47,7 +47,7 @@ import type {
   PluginDataUpdateParams,
 } from '../../operator/teleport/gen/teleport/legacy/types/types_pb.js';
 import { RequestState as PbState } from '../../operator/teleport/gen/teleport/legacy/types/types_pb.js';
-import { grpcServiceDefinition } from '../../operator/teleport/grpc.js';
+import { grpcServiceDefinition } from './grpc-js.js';
 import {
   GetUserResponseSchema,
   ListUsersResponseSchema,

@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import { Client, credentials, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { parseIdentity } from '../../../operator/teleport/identity.js';
-import { collectStream, serverStreamCall, unaryCall } from '../../../operator/teleport/grpc.js';
+import {
+  grpcJsCollect as collectStream,
+  grpcJsServerStream as serverStreamCall,
+  grpcJsUnary as unaryCall,
+} from '../../teleport-server/grpc-js.js';
 import {
   AuthService,
   Operation,

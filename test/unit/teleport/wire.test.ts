@@ -1,6 +1,4 @@
 import { fromBinary, toBinary, create } from '@bufbuild/protobuf';
-import { status } from '@grpc/grpc-js';
-import type { ServiceError } from '@grpc/grpc-js';
 import type { AccessRequest } from '../../../operator/teleport/api.js';
 import { TeleportError } from '../../../operator/teleport/api.js';
 import {
@@ -8,7 +6,7 @@ import {
   encodeClusterName,
   splitHostPort,
   tlsOptions,
-} from '../../../operator/teleport/bridge.js';
+} from '../../../operator/teleport/dial.js';
 import { DecorrelatedBackoff } from '../../../operator/teleport/client.js';
 import {
   GO_ZERO_TIME_SECONDS,
@@ -26,7 +24,7 @@ import {
   PingResponseSchema,
 } from '../../../operator/teleport/gen/teleport/legacy/client/proto/authservice_pb.js';
 import { AccessRequestV3Schema } from '../../../operator/teleport/gen/teleport/legacy/types/types_pb.js';
-import { toTeleportError } from '../../../operator/teleport/grpc.js';
+import { ServiceError, Status as status, toTeleportError } from '../../../operator/teleport/grpc.js';
 import { parseIdentity } from '../../../operator/teleport/identity.js';
 import { identityFileText, TestCA } from '../../teleport-server/ca.js';
 
@@ -134,8 +132,7 @@ describe('proto conversions', () => {
 });
 
 describe('gRPC error mapping', () => {
-  const grpcError = (code: number, details: string): ServiceError =>
-    Object.assign(new Error(details), { code, details, metadata: undefined as never });
+  const grpcError = (code: number, details: string): ServiceError => new ServiceError(code, details);
 
   it.each([
     [status.NOT_FOUND, 'NotFound'],
