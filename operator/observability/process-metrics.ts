@@ -6,19 +6,18 @@ import { readFileSync, readdirSync } from 'node:fs';
 import type { MetricSnapshot, MetricValue, Registry } from './metrics.js';
 
 type Read = () => MetricValue[];
+/** name (after the prefix), help, type, and how to read it. */
+type Row = [string, string, 'counter' | 'gauge', Read];
 
-/** A metric whose values are read from the process on every scrape. */
-function sampled(
-  registry: Registry,
-  name: string,
-  help: string,
-  type: 'counter' | 'gauge',
-  read: Read,
-): void {
-  registry.registerMetric({
-    name,
-    get: async (): Promise<MetricSnapshot> => ({ name, help, type, values: read() }),
-  });
+/** Metrics whose values are read from the process on every scrape. */
+function registerRows(registry: Registry, prefix: string, rows: Row[]): void {
+  for (const [suffix, help, type, read] of rows) {
+    const name = prefix + suffix;
+    registry.registerMetric({
+      name,
+      get: async (): Promise<MetricSnapshot> => ({ name, help, type, values: read() }),
+    });
+  }
 }
 
 const one = (value: number): MetricValue[] => [{ labels: {}, value }];
@@ -59,98 +58,73 @@ function countByType(names: string[]): MetricValue[] {
 }
 
 export function registerProcessMetrics(registry: Registry, prefix: string): void {
-  const p = prefix;
   const startSeconds = Math.round(Date.now() / 1000 - process.uptime());
-  const cpu = (pick: (u: NodeJS.CpuUsage) => number) => one(pick(process.cpuUsage()) / 1e6);
-  sampled(
-    registry,
-    `${p}process_cpu_user_seconds_total`,
-    'Total user CPU time spent in seconds.',
-    'counter',
-    () => cpu((u) => u.user),
-  );
-  sampled(
-    registry,
-    `${p}process_cpu_system_seconds_total`,
-    'Total system CPU time spent in seconds.',
-    'counter',
-    () => cpu((u) => u.system),
-  );
-  sampled(
-    registry,
-    `${p}process_cpu_seconds_total`,
-    'Total user and system CPU time spent in seconds.',
-    'counter',
-    () => cpu((u) => u.user + u.system),
-  );
-  sampled(
-    registry,
-    `${p}process_start_time_seconds`,
-    'Start time of the process since unix epoch in seconds.',
-    'gauge',
-    () => one(startSeconds),
-  );
+  const cpu = (pick: (u: NodeJS.CpuUsage) => number) => () => one(pick(process.cpuUsage()) / 1e6);
   const status = (field: string) => () => one(procStatus()[field] ?? process.memoryUsage.rss());
-  sampled(
-    registry,
-    `${p}process_resident_memory_bytes`,
-    'Resident memory size in bytes.',
-    'gauge',
-    status('VmRSS'),
-  );
-  sampled(
-    registry,
-    `${p}process_virtual_memory_bytes`,
-    'Virtual memory size in bytes.',
-    'gauge',
-    status('VmSize'),
-  );
-  sampled(registry, `${p}process_heap_bytes`, 'Process heap size in bytes.', 'gauge', status('VmData'));
-  sampled(registry, `${p}process_open_fds`, 'Number of open file descriptors.', 'gauge', () =>
-    one(openFds()),
-  );
-  sampled(registry, `${p}process_max_fds`, 'Maximum number of open file descriptors.', 'gauge', () =>
-    one(maxFds()),
-  );
-  registerNodeMetrics(registry, p);
-}
-
-function registerNodeMetrics(registry: Registry, p: string): void {
   const memory = (pick: (m: NodeJS.MemoryUsage) => number) => () => one(pick(process.memoryUsage()));
-  sampled(
-    registry,
-    `${p}nodejs_heap_size_total_bytes`,
-    'Process heap size from Node.js in bytes.',
-    'gauge',
-    memory((m) => m.heapTotal),
-  );
-  sampled(
-    registry,
-    `${p}nodejs_heap_size_used_bytes`,
-    'Process heap size used from Node.js in bytes.',
-    'gauge',
-    memory((m) => m.heapUsed),
-  );
-  sampled(
-    registry,
-    `${p}nodejs_external_memory_bytes`,
-    'Node.js external memory size in bytes.',
-    'gauge',
-    memory((m) => m.external),
-  );
   const resources = () => process.getActiveResourcesInfo();
-  sampled(
-    registry,
-    `${p}nodejs_active_resources`,
-    'Active resources keeping the event loop alive, by type.',
-    'gauge',
-    () => countByType(resources()),
-  );
-  sampled(registry, `${p}nodejs_active_resources_total`, 'Total number of active resources.', 'gauge', () =>
-    one(resources().length),
-  );
   const [major, minor, patch] = process.versions.node.split('.').map(Number);
-  sampled(registry, `${p}nodejs_version_info`, 'Node.js version info.', 'gauge', () => [
-    { labels: { version: process.version, major, minor, patch }, value: 1 },
+  const version = { version: process.version, major, minor, patch };
+  registerRows(registry, prefix, [
+    [
+      'process_cpu_user_seconds_total',
+      'Total user CPU time spent in seconds.',
+      'counter',
+      cpu((u) => u.user),
+    ],
+    [
+      'process_cpu_system_seconds_total',
+      'Total system CPU time spent in seconds.',
+      'counter',
+      cpu((u) => u.system),
+    ],
+    [
+      'process_cpu_seconds_total',
+      'Total user and system CPU time spent in seconds.',
+      'counter',
+      cpu((u) => u.user + u.system),
+    ],
+    [
+      'process_start_time_seconds',
+      'Start time of the process since unix epoch in seconds.',
+      'gauge',
+      () => one(startSeconds),
+    ],
+    ['process_resident_memory_bytes', 'Resident memory size in bytes.', 'gauge', status('VmRSS')],
+    ['process_virtual_memory_bytes', 'Virtual memory size in bytes.', 'gauge', status('VmSize')],
+    ['process_heap_bytes', 'Process heap size in bytes.', 'gauge', status('VmData')],
+    ['process_open_fds', 'Number of open file descriptors.', 'gauge', () => one(openFds())],
+    ['process_max_fds', 'Maximum number of open file descriptors.', 'gauge', () => one(maxFds())],
+    [
+      'nodejs_heap_size_total_bytes',
+      'Process heap size from Node.js in bytes.',
+      'gauge',
+      memory((m) => m.heapTotal),
+    ],
+    [
+      'nodejs_heap_size_used_bytes',
+      'Process heap size used from Node.js in bytes.',
+      'gauge',
+      memory((m) => m.heapUsed),
+    ],
+    [
+      'nodejs_external_memory_bytes',
+      'Node.js external memory size in bytes.',
+      'gauge',
+      memory((m) => m.external),
+    ],
+    [
+      'nodejs_active_resources',
+      'Active resources keeping the event loop alive, by type.',
+      'gauge',
+      () => countByType(resources()),
+    ],
+    [
+      'nodejs_active_resources_total',
+      'Total number of active resources.',
+      'gauge',
+      () => one(resources().length),
+    ],
+    ['nodejs_version_info', 'Node.js version info.', 'gauge', () => [{ labels: version, value: 1 }]],
   ]);
 }

@@ -112,8 +112,8 @@ export function serverStreamCall<I extends DescMessage, O extends DescMessage>(
   return new ServerStream(call, (bytes) => fromBinary(method.output, bytes));
 }
 
-/** Collects a whole server stream. */
-export function collectStream<T>(stream: ServerStream<T>): Promise<T[]> {
+/** Collects a whole server stream: ours, or grpc-js's in the tests of the fake server (same events). */
+export function collectStream<T>(stream: ServerStream<T> | NodeJS.EventEmitter): Promise<T[]> {
   return new Promise((resolve, reject) => {
     const items: T[] = [];
     stream.on('data', (item: T) => items.push(item));

@@ -72,13 +72,3 @@ export function grpcJsServerStream<I extends DescMessage, O extends DescMessage>
     {},
   );
 }
-
-/** Collects a whole grpc-js server stream. */
-export function grpcJsCollect<T>(stream: ClientReadableStream<T>): Promise<T[]> {
-  return new Promise((resolve, reject) => {
-    const items: T[] = [];
-    stream.on('data', (item: T) => items.push(item));
-    stream.on('error', reject);
-    stream.on('end', () => resolve(items));
-  });
-}

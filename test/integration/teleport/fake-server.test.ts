@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, credentials, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
+import { collectStream } from '../../../operator/teleport/grpc.js';
 import { parseIdentity } from '../../../operator/teleport/identity.js';
 import {
-  grpcJsCollect as collectStream,
   grpcJsServerStream as serverStreamCall,
   grpcJsUnary as unaryCall,
 } from '../../teleport-server/grpc-js.js';
