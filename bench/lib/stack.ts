@@ -26,7 +26,13 @@ export const CLI = [
   path.resolve(here, '../../operator/cli/main.js'),
 ].find((p) => existsSync(p))!;
 
+/** The image's NODE_OPTIONS; BENCH_RELAY_NODE_OPTIONS replaces them (V8 flags for the relay only). */
 export const relayNodeOptions = (): string => process.env.BENCH_RELAY_NODE_OPTIONS ?? IMAGE_NODE_OPTIONS;
+/**
+ * The image's ENTRYPOINT node flags; BENCH_RELAY_NODE_ARGS replaces them (flags NODE_OPTIONS does not accept,
+ * e.g. --no-opt; "" runs the relay without any).
+ */
+export const relayNodeArgs = (): string => process.env.BENCH_RELAY_NODE_ARGS ?? IMAGE_NODE_ARGS.join(' ');
 /** More environment for the relay only, e.g. BENCH_RELAY_ENV="MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=0". */
 const relayExtraEnv = (): Record<string, string> =>
   Object.fromEntries(
@@ -187,12 +193,8 @@ listen_addr = "127.0.0.1:${healthPort}"
     },
     startRelay() {
       const spawnedAt = performance.now();
-      // The image's NODE_OPTIONS, or BENCH_RELAY_NODE_OPTIONS (V8 flags for the relay only, to try settings);
-      // The image's ENTRYPOINT flags; BENCH_RELAY_NODE_ARGS replaces them (node flags NODE_OPTIONS does not
-      // accept, e.g. --no-opt; "" runs the relay without any).
-      const nodeArgs = (process.env.BENCH_RELAY_NODE_ARGS ?? IMAGE_NODE_ARGS.join(' '))
-        .split(/\s+/)
-        .filter(Boolean);
+      // The image's NODE_OPTIONS and ENTRYPOINT flags, or what the BENCH_RELAY_* variables put instead.
+      const nodeArgs = relayNodeArgs().split(/\s+/).filter(Boolean);
       const child = spawn(process.execPath, [...nodeArgs, CLI, 'start', '-c', configPath], {
         stdio: ['ignore', 'ignore', 'pipe'],
         env: { ...process.env, ...IMAGE_ENV, NODE_OPTIONS: relayNodeOptions(), ...relayExtraEnv() },

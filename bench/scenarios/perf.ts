@@ -19,8 +19,8 @@ import {
   waitFor,
 } from '../lib/measure.js';
 import { scaled, type ScenarioOptions, type ScenarioResult } from '../lib/result.js';
-import { IMAGE_NODE_OPTIONS } from '../lib/image-env.js';
-import { paced, relayNodeOptions, startBenchStack, type BenchStack } from '../lib/stack.js';
+import { IMAGE_NODE_ARGS, IMAGE_NODE_OPTIONS } from '../lib/image-env.js';
+import { paced, relayNodeArgs, relayNodeOptions, startBenchStack, type BenchStack } from '../lib/stack.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FLOOR_SCRIPT = path.resolve(here, '../lib/protocol-floor.js');
@@ -357,7 +357,7 @@ export async function p3Memory(opts: ScenarioOptions): Promise<ScenarioResult> {
       target: 'P3a ≤ 64 MiB / anon ≤ 32 MiB idle; P3b ≤ 128 MiB at 10k (anchor: Go plugin 26 MB idle)',
       met: ok && idle <= 64 && idleParts.anon <= 32 && tracking <= 128,
       notes: [
-        `RSS from /proc/<pid>/status of the relay process (NODE_OPTIONS="${relayNodeOptions()}"${relayNodeOptions() === IMAGE_NODE_OPTIONS ? ', the image default' : ''}); V8 figures from the relay's own /metrics. The relay is the CLI the image ships (dist/bundle when built).`,
+        `RSS from /proc/<pid>/status of the relay process (node ${relayNodeArgs()} with NODE_OPTIONS="${relayNodeOptions()}"${relayNodeOptions() === IMAGE_NODE_OPTIONS && relayNodeArgs() === IMAGE_NODE_ARGS.join(' ') ? ', as the image runs it' : ''}); V8 figures from the relay's own /metrics. The relay is the CLI the image ships (dist/bundle when built).`,
         'Anchor: Teleport’s Go plugin idles at 26 MB RSS on the same Teleport and Mattermost (issue 16).',
       ],
     };
