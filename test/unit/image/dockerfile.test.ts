@@ -1,7 +1,13 @@
 // The Dockerfile rules `make lint` checks (test/image/dockerfile.ts), and the parsing the engine-less image
 // build relies on.
 import fs from 'node:fs';
-import { dockerfileProblems, imageEnv, instructions, parseDockerfile } from '../../image/dockerfile.js';
+import {
+  dockerfileProblems,
+  imageEnv,
+  imageNodeArgs,
+  instructions,
+  parseDockerfile,
+} from '../../image/dockerfile.js';
 import { dockerignore } from '../../image/engineless.js';
 
 const GOOD = `ARG BASE=node:24-bookworm-slim
@@ -89,5 +95,21 @@ ENV LEGACY value with spaces
       parseDockerfile(fs.readFileSync(new URL('../../../Dockerfile', import.meta.url), 'utf8')),
     );
     expect(ours).toMatchObject({ NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '2' });
+  });
+
+  it("reads the node flags of the final stage's ENTRYPOINT, which the bench starts both roles with", () => {
+    const flags = (entrypoint: string) =>
+      imageNodeArgs(parseDockerfile(`FROM a AS build\nENTRYPOINT ["x"]\nFROM b\nENTRYPOINT ${entrypoint}\n`));
+    expect(flags('["node", "--no-opt", "--no-maglev", "/app/main.mjs", "start"]')).toEqual([
+      '--no-opt',
+      '--no-maglev',
+    ]);
+    expect(flags('["node", "/app/main.mjs"]')).toEqual([]);
+    expect(flags('["tini", "--", "node", "/app/main.mjs"]')).toEqual([]);
+    expect(flags('node --no-opt /app/main.mjs')).toEqual([]);
+    const ours = imageNodeArgs(
+      parseDockerfile(fs.readFileSync(new URL('../../../Dockerfile', import.meta.url), 'utf8')),
+    );
+    expect(ours).toEqual(['--no-opt', '--no-maglev']);
   });
 });
