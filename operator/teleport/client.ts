@@ -1,7 +1,8 @@
 // The Teleport API client: TeleportApi over our own gRPC client (grpc.ts, channel.ts), with TLS dialed by
 // dial.ts to Auth, either directly (:3025) or through a TLS-routing Proxy (:443). Like api/client.New it
-// tries both paths at once and keeps the first that answers Ping. Watches reconnect forever with decorrelated jitter and yield
-// INIT after every gap; identity renewals move open streams to a new connection without a gap.
+// tries both paths at once and keeps the first that answers Ping. Watches reconnect forever with decorrelated
+// jitter and yield INIT after every gap; identity renewals move open streams to a new connection without a
+// gap.
 import { crypto } from '../node-builtins.js';
 import { toBinary } from '@bufbuild/protobuf';
 import type { TeleportConfig } from '../config/types.js';
