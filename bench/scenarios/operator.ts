@@ -160,6 +160,16 @@ function runScaleScript(count: number, unrelated: number): Promise<{ code: numbe
   });
 }
 
+/** The result of a scenario whose operator-scale.js run failed: its exit code and the end of its output. */
+function scaleFailed<B extends object>(base: B, code: number | null, out: string) {
+  return {
+    ...base,
+    figures: [['exit code', String(code)]] as [string, string][],
+    met: false,
+    notes: [`operator-scale.js failed; its output ends with:\n\n\`\`\`\n${out.slice(-1500)}\n\`\`\``],
+  };
+}
+
 /** The cache metrics operator-scale.ts prints (`cache_objects{kind="Secret"} 2` ...). */
 function cacheLine(out: string): string {
   const parts = [...out.matchAll(/^\s+cache_objects\{kind="([A-Za-z]+)"\} (\S+)$/gm)].map(
@@ -184,13 +194,7 @@ export async function p4mOperatorWithSecrets(opts: ScenarioOptions): Promise<Sce
   opts.log(`P4m: node dist/bench/operator-scale.js ${count} ${unrelated}`);
   const { code, out } = await runScaleScript(count, unrelated);
   const r = parseOperatorScale(out);
-  if (code !== 0 || r.peakMiB === undefined)
-    return {
-      ...base,
-      figures: [['exit code', String(code)]],
-      met: false,
-      notes: [`operator-scale.js failed:\n\n\`\`\`\n${out.slice(-1500)}\n\`\`\``],
-    };
+  if (code !== 0 || r.peakMiB === undefined) return scaleFailed(base, code, out);
   return {
     ...base,
     figures: [
@@ -223,13 +227,7 @@ export async function p4iOperatorIdle(opts: ScenarioOptions): Promise<ScenarioRe
     opts.log(`P4i: node dist/bench/operator-scale.js 1 (run ${i + 1} of ${P4I_RUNS})`);
     const { code, out } = await runScaleScript(1, 0);
     const r = parseOperatorScale(out);
-    if (code !== 0 || r.steadyMiB === undefined)
-      return {
-        ...base,
-        figures: [['exit code', String(code)]],
-        met: false,
-        notes: [`operator-scale.js failed:\n\n\`\`\`\n${out.slice(-1500)}\n\`\`\``],
-      };
+    if (code !== 0 || r.steadyMiB === undefined) return scaleFailed(base, code, out);
     runs.push(r);
   }
   runs.sort((a, b) => a.steadyMiB! - b.steadyMiB!);
@@ -272,14 +270,7 @@ export async function p4Operator(opts: ScenarioOptions): Promise<ScenarioResult>
   opts.log(`P4: node dist/bench/operator-scale.js ${count}`);
   const { code, out } = await runScaleScript(count, 0);
   const r = parseOperatorScale(out);
-  if (code !== 0 || r.seconds === undefined) {
-    return {
-      ...base,
-      figures: [['exit code', String(code)]],
-      met: false,
-      notes: [`operator-scale.js failed; its output ends with:\n\n\`\`\`\n${out.slice(-1500)}\n\`\`\``],
-    };
-  }
+  if (code !== 0 || r.seconds === undefined) return scaleFailed(base, code, out);
   const writes = Object.entries(r.writes).map(([k, v]) => `${k.replace('api_writes_total', '')} ${v}`);
   const rest = await writesAtRest(count, opts.log).catch((err: unknown) => err as Error);
   return {
