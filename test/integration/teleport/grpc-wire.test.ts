@@ -14,6 +14,7 @@ import {
   PingResponseSchema,
 } from '../../../operator/teleport/gen/teleport/legacy/client/proto/authservice_pb.js';
 import { collectStream, serverStreamCall, Status, unaryCall } from '../../../operator/teleport/grpc.js';
+import { HTTP_WITHOUT_GRPC_STATUS } from '../../support/grpc-http-status.js';
 
 type Handler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
 
@@ -162,25 +163,19 @@ describe('our gRPC client on the wire', () => {
     });
   });
 
-  it.each([
-    [503, Status.UNAVAILABLE],
-    [502, Status.UNAVAILABLE],
-    [504, Status.UNAVAILABLE],
-    [429, Status.UNAVAILABLE],
-    [401, Status.UNAUTHENTICATED],
-    [403, Status.PERMISSION_DENIED],
-    [404, Status.UNIMPLEMENTED],
-    [500, Status.UNKNOWN],
-  ])('maps HTTP %i from something that is not a gRPC server', async (httpStatus, code) => {
-    const server = await rawServer((stream) => {
-      stream.respond({ ':status': httpStatus, 'content-type': 'text/html' });
-      stream.end('<html>bad gateway</html>');
-    });
-    await expect(ping(channelTo(server.port))).rejects.toMatchObject({
-      code,
-      details: `HTTP status ${httpStatus} without a gRPC status`,
-    });
-  });
+  it.each(HTTP_WITHOUT_GRPC_STATUS)(
+    'maps HTTP %i from something that is not a gRPC server',
+    async (httpStatus, code) => {
+      const server = await rawServer((stream) => {
+        stream.respond({ ':status': httpStatus, 'content-type': 'text/html' });
+        stream.end('<html>bad gateway</html>');
+      });
+      await expect(ping(channelTo(server.port))).rejects.toMatchObject({
+        code,
+        details: `HTTP status ${httpStatus} without a gRPC status`,
+      });
+    },
+  );
 
   it('uses grpc-status when a non-200 response carries one', async () => {
     const server = await rawServer((stream) =>

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { ClientHttp2Session } from 'node:http2';
 import { frameMessage, GrpcCall, MessageReader } from '../../../operator/teleport/call.js';
 import type { CallStatus, GrpcChannel } from '../../../operator/teleport/channel.js';
+import { HTTP_WITHOUT_GRPC_STATUS } from '../../support/grpc-http-status.js';
 import {
   decodeGrpcMessage,
   grpcTimeout,
@@ -84,18 +85,7 @@ describe('gRPC message framing', () => {
 });
 
 describe('gRPC over HTTP/2 rules', () => {
-  it.each([
-    [400, Status.INTERNAL],
-    [401, Status.UNAUTHENTICATED],
-    [403, Status.PERMISSION_DENIED],
-    [404, Status.UNIMPLEMENTED],
-    [429, Status.UNAVAILABLE],
-    [502, Status.UNAVAILABLE],
-    [503, Status.UNAVAILABLE],
-    [504, Status.UNAVAILABLE],
-    [500, Status.UNKNOWN],
-    [302, Status.UNKNOWN],
-  ])('HTTP %i without grpc-status → %i', (http, code) => {
+  it.each(HTTP_WITHOUT_GRPC_STATUS)('HTTP %i without grpc-status → %i', (http, code) => {
     expect(statusFromHttp(http)).toBe(code);
   });
 
