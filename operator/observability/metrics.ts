@@ -40,10 +40,6 @@ export class Registry {
     this.metricsByName.set(metric.name, metric);
   }
 
-  getSingleMetric(name: string): Metric | undefined {
-    return this.metricsByName.get(name);
-  }
-
   /** The exposition text of every metric, in registration order. */
   async metrics(): Promise<string> {
     const parts: string[] = [];
