@@ -179,10 +179,13 @@ describe('the relay against a real Mattermost', () => {
         { length: 30 },
         (_, i) => stack!.teleport.createRequest({ requestReason: `storm ${i}` }).id,
       );
+      // The competitor takes about half of the 5/s bucket, so the relay's 30 posts (plus its retries) took
+      // 52–92 s over the CI runs of 29 Nov: the wait is a bound on liveness with room to spare, not a speed
+      // target (the bench measures speed, P2).
       try {
         await eventually(
           async () => ids.every((id) => (stack!.teleport.pluginData(id)?.messages ?? '') !== ''),
-          90_000,
+          180_000,
           'every request recorded',
         );
       } finally {
@@ -202,6 +205,6 @@ describe('the relay against a real Mattermost', () => {
       // The limiter did bite (retries), and each request was created once.
       expect(metrics).toMatch(/teleport_mattermost_retries_total\{operation="[a-z_]+"\} [1-9]/);
       expect(metrics).toMatch(/teleport_mattermost_posts_total\{result="created"\} 30\n/);
-    }, 150_000);
+    }, 240_000);
   });
 });
